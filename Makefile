@@ -1,0 +1,35 @@
+# The two commands of the README:
+#   make book   creates the environment, executes every notebook at PRESET (default smoke) into
+#               book/, and builds the HTML book in _build/html
+#   make test   creates the environment and runs the test suite (unit tests, nbval, book build)
+PYTHON ?= python3
+VENV   ?= .venv
+PRESET ?= smoke
+# PyPI's torch with its matching torchvision (the preinstalled CPU wheel breaks torchvision).
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+PY      = $(VENV)/bin/python
+
+.PHONY: install book pages html test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed"'
+	@$(PYTHON) -m venv $(VENV) || { echo "could not create a virtual environment: install python3-venv (apt-get install python3-venv)"; exit 1; }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH) -e ".[test]"
+	touch $@
+
+book: install pages html
+
+pages: install
+	$(PY) -m reprolib run all --preset $(PRESET)
+
+html: install
+	$(VENV)/bin/jupyter-book build book --path-output . --warningiserror --quiet
+
+test: install
+	$(PY) -m pytest
+
+clean:
+	rm -rf _build $(VENV)

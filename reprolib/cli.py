@@ -1,0 +1,122 @@
+"""The ``reprolib`` command: data, run, compute, status.
+
+    reprolib data                               which datasets have which sources present
+    reprolib run ARTIFACT|all --preset P [-p k=v]   execute notebook(s) with papermill into book/
+    reprolib compute ARTIFACT|all --preset P [-p k=v]   the same experiments without Jupyter
+    reprolib status                             what has run, at which preset, on what
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from reprolib.artifacts import ARTIFACTS, get_artifact
+from reprolib.presets import PresetError, parse_override, preset_name, resolve
+from reprolib.records import read_records
+
+
+def _overrides(pairs: Sequence[str]) -> dict:
+    return dict(parse_override(p) for p in pairs)
+
+
+def _targets(name: str) -> list[str]:
+    if name == "all":
+        return list(ARTIFACTS)
+    get_artifact(name)
+    return [name]
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from reprolib.data import DATASET_NAMES, available_sources, dataset_info
+
+    present = available_sources(args.root)
+    width = max(map(len, DATASET_NAMES))
+    for name in DATASET_NAMES:
+        info = dataset_info(name)
+        found = ", ".join(present.get(name, [])) or "not found (see `reprolib data --help`)"
+        print(f"{name:<{width}}  {info.num_classes:>3} classes  {found}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from reprolib.runner import run_notebook
+
+    overrides = _overrides(args.param)
+    targets = _targets(args.artifact)
+    for name in targets:  # validate everything before executing anything
+        resolve(name, args.preset, overrides)
+    for name in targets:
+        path = run_notebook(name, args.preset, overrides, kernel=args.kernel)
+        print(f"{name}: executed at preset {preset_name(args.preset)} -> {path}")
+    return 0
+
+
+def cmd_compute(args: argparse.Namespace) -> int:
+    from reprolib.records import record_path
+    from reprolib.runner import run_artifact
+
+    overrides = _overrides(args.param)
+    targets = _targets(args.artifact)
+    for name in targets:
+        resolve(name, args.preset, overrides)
+    for name in targets:
+        record = run_artifact(name, args.preset, overrides, device=args.device)
+        print(f"{name}: {record['wall_time_s']} s on {record['device']} -> {record_path(name, record['preset'])}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    for name, artifact in ARTIFACTS.items():
+        records = read_records(name)
+        print(f"{name}  ({artifact.paper}: {artifact.title})")
+        if not records:
+            print("    not run at any preset")
+        for preset, record in records.items():
+            sources = ", ".join(s.get("label", "?") for s in record.get("data_source", {}).values())
+            print(f"    {preset:<6} {record.get('date', '?')}  {record.get('device', '?')}  data: {sources}  commit {str(record.get('git_commit'))[:12]}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reprolib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="list datasets and the sources present",
+                          description="Datasets are looked for in --root, $REPROLIB_DATA, known offline places, then downloaded when online.")
+    data.add_argument("--root", help="a data folder to look in first (default: $REPROLIB_DATA)")
+    data.set_defaults(func=cmd_data)
+
+    for command, func, help_text in (
+        ("run", cmd_run, "execute artifact notebooks with papermill into book/"),
+        ("compute", cmd_compute, "compute artifacts and write their run records, without Jupyter"),
+    ):
+        c = sub.add_parser(command, help=help_text)
+        c.add_argument("artifact", help=f"an artifact name or 'all' ({', '.join(ARTIFACTS)})")
+        c.add_argument("--preset", default="smoke", help="smoke, small, paper, or a preset YAML file (default: smoke)")
+        c.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a parameter, YAML value, dotted keys for sections: -p ipcs=[1,10] -p eval.epochs=50")
+        if command == "run":
+            c.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
+        else:
+            c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
+        c.set_defaults(func=func)
+
+    status = sub.add_parser("status", help="what has run, at which preset, on what data and device")
+    status.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (PresetError, KeyError, FileNotFoundError, ValueError, RuntimeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"reprolib: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

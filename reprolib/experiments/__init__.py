@@ -1,0 +1,1 @@
+"""Experiments: one module per reproduced artifact, each a ``Params`` dataclass and a ``run``."""

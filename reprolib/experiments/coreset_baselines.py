@@ -1,0 +1,139 @@
+"""Coreset baselines (Random, Herding, K-Center, Forgetting at IPC 1/10/50) under the evaluation protocol.
+
+These rows appear in every distillation table (DDPP Table I, IADD Table 1, GDD-SKD Table 1); the
+papers cite them from the DC paper. Here they are recomputed on whatever data the preset names:
+select ``ipc`` real images per class, then score them with :func:`evaluate_synthetic`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from reprolib.coreset import (
+    CORESET_METHODS,
+    DISPLAY_NAMES,
+    ForgettingTracker,
+    select_forgetting,
+    select_herding,
+    select_kcenter,
+    select_random,
+)
+from reprolib.data import DATASET_NAMES, Dataset, dataset_info, load_dataset
+from reprolib.evaluation import EvalProtocol, EvalResult, evaluate_synthetic
+from reprolib.experiments.context import RunContext
+from reprolib.nets import NETWORK_NAMES, build_network
+from reprolib.runtime import make_generator
+from reprolib.train import TrainConfig, accuracy, embed, train_classifier
+
+CODE_VERSION = 1  # bump when a change here alters the numbers, so cached artifacts are recomputed
+
+
+@dataclass(frozen=True)
+class FeatureModel:
+    """The network trained on the full training set whose features (Herding, K-Center) and
+    forgetting counts (Forgetting) drive selection."""
+
+    arch: str = "convnet"
+    arch_options: dict = field(default_factory=dict)
+    train: TrainConfig = TrainConfig(epochs=30, lr=0.01, batch_size=256)
+
+
+@dataclass(frozen=True)
+class CoresetParams:
+    datasets: tuple[str, ...] = ("digits",)
+    ipcs: tuple[int, ...] = (1, 10, 50)
+    methods: tuple[str, ...] = CORESET_METHODS
+    feature_model: FeatureModel = FeatureModel()
+    eval: EvalProtocol = EvalProtocol()
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not self.datasets or not self.ipcs or not self.methods:
+            raise ValueError("datasets, ipcs and methods must each name at least one value")
+        for name in self.datasets:
+            if name not in DATASET_NAMES:
+                raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+            smallest = dataset_info(name).train_per_class_min
+            for ipc in self.ipcs:
+                if not 1 <= ipc <= smallest:
+                    raise ValueError(f"ipc={ipc} is impossible for {name}: it must be between 1 and {smallest} (its smallest class)")
+        unknown = sorted(set(self.methods) - set(CORESET_METHODS))
+        if unknown:
+            raise ValueError(f"unknown coreset method(s) {unknown}; choose from {', '.join(CORESET_METHODS)}")
+        if self.feature_model.arch.lower() not in NETWORK_NAMES:
+            raise ValueError(f"unknown feature-model network {self.feature_model.arch!r}; choose one of {', '.join(NETWORK_NAMES)}")
+        self.eval.validate()
+
+
+def _source_key(data: Dataset) -> dict:
+    """What identifies the data in cache keys: the dataset and which copy of it (not where it lies)."""
+    return {"dataset": data.name, "source": data.source.label, "zca": data.zca}
+
+
+def train_feature_model(data: Dataset, model: FeatureModel, seed: int, ctx: RunContext) -> tuple[torch.nn.Module, torch.Tensor, float]:
+    """Train (or load from the store) the feature model; returns it, the forgetting counts and its test accuracy."""
+    spec = {"data": _source_key(data), "model": asdict(model), "seed": seed, "code": CODE_VERSION}
+
+    def compute() -> dict:
+        torch.manual_seed(seed)
+        net = build_network(model.arch, data.channels, data.num_classes, data.image_size, **model.arch_options).to(ctx.device)
+        tracker = ForgettingTracker(len(data.train_x), ctx.device)
+        train_classifier(
+            net, data.train_x, data.train_y, model.train, generator=make_generator(seed),
+            on_batch=tracker.update, desc="feature model",
+        )
+        state = {k: v.cpu() for k, v in net.state_dict().items()}
+        return {"state": state, "forgetting": tracker.counts().cpu(), "test_accuracy": accuracy(net, data.test_x, data.test_y)}
+
+    found = ctx.store.cached("feature-model", spec, compute)
+    net = build_network(model.arch, data.channels, data.num_classes, data.image_size, **model.arch_options)
+    net.load_state_dict(found["state"])
+    return net.to(ctx.device).eval(), found["forgetting"].to(ctx.device), float(found["test_accuracy"])
+
+
+def select(method: str, data: Dataset, ipc: int, features: torch.Tensor | None, forgetting: torch.Tensor | None, seed: int) -> torch.Tensor:
+    """Indices of the ``ipc``-per-class coreset chosen by ``method``."""
+    if method == "random":
+        return select_random(data.train_y, ipc, make_generator(seed))
+    if method == "herding":
+        return select_herding(features, data.train_y, ipc)
+    if method == "k-center":
+        return select_kcenter(features, data.train_y, ipc)
+    if method == "forgetting":
+        return select_forgetting(forgetting, data.train_y, ipc, make_generator(seed))
+    raise ValueError(f"unknown coreset method {method!r}; choose from {', '.join(CORESET_METHODS)}")
+
+
+def evaluate_coreset(indices: torch.Tensor, data: Dataset, protocol: EvalProtocol, seed: int, ctx: RunContext) -> EvalResult:
+    """The protocol's score of the real images at ``indices`` (cached by the indices' hash)."""
+    digest = hashlib.sha256(indices.cpu().numpy().tobytes()).hexdigest()
+    spec = {"data": _source_key(data), "indices": digest, "protocol": protocol.as_dict(), "seed": seed, "code": CODE_VERSION}
+
+    def compute() -> dict:
+        result = evaluate_synthetic(data.train_x[indices], data.train_y[indices], data, protocol, seed=seed)
+        return {"accuracies": torch.tensor(result.accuracies, dtype=torch.float64), "lr": result.lr}
+
+    found = ctx.store.cached("evaluation", spec, compute)
+    return EvalResult(tuple(found["accuracies"].tolist()), float(found["lr"]))
+
+
+def run(params: CoresetParams, ctx: RunContext) -> dict:
+    """Every (dataset, method, ipc) cell of the coreset rows, plus each feature model's test accuracy."""
+    rows, sources, full_accuracy = [], {}, {}
+    for name in params.datasets:
+        data = load_dataset(name, device=ctx.device)
+        sources[name] = data.source.as_dict()
+        features = forgetting = None
+        if any(m in params.methods for m in ("herding", "k-center", "forgetting")):
+            net, forgetting, full_accuracy[name] = train_feature_model(data, params.feature_model, params.seed, ctx)
+            features = embed(net, data.train_x)
+        for method in params.methods:
+            for ipc in params.ipcs:
+                indices = select(method, data, ipc, features, forgetting, params.seed)
+                result = evaluate_coreset(indices, data, params.eval, params.seed, ctx)
+                rows.append({"dataset": name, "method": DISPLAY_NAMES[method], "ipc": ipc, **result.as_dict()})
+                ctx.log(f"{name} {DISPLAY_NAMES[method]:<10} IPC {ipc:>3}: {result}")
+    return {"data_source": sources, "metrics": {"rows": rows, "feature_model_test_accuracy": full_accuracy}}

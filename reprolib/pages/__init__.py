@@ -1,0 +1,1 @@
+"""Book pages: turning run records and published values into tables, claims and figures."""

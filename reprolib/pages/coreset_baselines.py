@@ -1,0 +1,134 @@
+"""The coreset-baselines page: the papers' Random / Herding / K-Center / Forgetting rows beside ours."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from reprolib import paper_values
+from reprolib.coreset import CORESET_METHODS, DISPLAY_NAMES
+from reprolib.report import PAPER_DATASET, cited_note, fmt, markdown_table, published_cell
+
+METHODS = tuple(DISPLAY_NAMES[m] for m in CORESET_METHODS)
+
+
+def published_values() -> list[paper_values.PaperValue]:
+    """Every coreset cell of every paper table indexed by dataset and IPC."""
+    found = []
+    for method in METHODS:
+        found += [v for v in paper_values.find(method=method) if {"dataset", "ipc"} <= set(v.key)]
+    return found
+
+
+def _by_key(values) -> dict[tuple, list]:
+    grouped = defaultdict(list)
+    for v in values:
+        grouped[(v.key["dataset"], v.key["ipc"], v.key["method"])].append(v)
+    return grouped
+
+
+def published_table() -> str:
+    """Rows (dataset, IPC), columns the four methods; identical values from several papers merged."""
+    values = published_values()
+    grouped = _by_key(values)
+    keys = sorted({(d, i) for d, i, _ in grouped}, key=lambda k: (k[0], k[1]))
+    rows = [[d, i, *(published_cell(grouped.get((d, i, m), [])) for m in METHODS)] for d, i in keys]
+    table = markdown_table(["Dataset", "IPC", *METHODS], rows)
+    return f"{table}\n\nSources the papers give for these rows — {cited_note(values)}."
+
+
+def _published_mean(dataset: str, ipc: int, method: str) -> float | None:
+    """The published mean for our dataset, when the papers agree on one value (else None)."""
+    paper_name = PAPER_DATASET.get(dataset)
+    if paper_name is None:
+        return None
+    means = {v.mean for v in paper_values.find(method=method, dataset=paper_name, ipc=ipc) if v.mean is not None}
+    return means.pop() if len(means) == 1 else None
+
+
+def comparison_rows(record: dict) -> list[dict]:
+    """Our cells with the published value and Δ = ours − published where the dataset is the same."""
+    rows = []
+    for row in record["metrics"]["rows"]:
+        published = _published_mean(row["dataset"], row["ipc"], row["method"])
+        delta = None if published is None else row["mean"] - published
+        rows.append({**row, "published": published, "delta": delta})
+    return rows
+
+
+def ours_table(record: dict) -> str:
+    """Rows (dataset, IPC), columns the methods: ours, and 'paper x (Δ)' where comparable."""
+    cells = {(r["dataset"], r["ipc"], r["method"]): r for r in comparison_rows(record)}
+    keys = sorted({(d, i) for d, i, _ in cells}, key=lambda k: (k[0], k[1]))
+    methods = [m for m in METHODS if any(k[2] == m for k in cells)]
+    rows = []
+    for d, i in keys:
+        row = [d, i]
+        for m in methods:
+            c = cells.get((d, i, m))
+            if c is None:
+                row.append("")
+                continue
+            text = fmt(c["mean"], c["std"])
+            if c["published"] is not None:
+                text += f" (paper {c['published']:.1f}, Δ {c['delta']:+.1f})"
+            row.append(text)
+        rows.append(row)
+    return markdown_table(["Dataset", "IPC", *methods], rows)
+
+
+def claims(record: dict) -> list[tuple[str, bool | None, str]]:
+    """The checks this page makes: (statement, holds?, evidence). None = not checkable at this preset."""
+    rows = comparison_rows(record)
+    out = []
+    comparable = [r for r in rows if r["delta"] is not None]
+    if comparable:
+        worst = max(comparable, key=lambda r: abs(r["delta"]))
+        within = all(abs(r["delta"]) <= max(3.0, 2 * r["std"]) for r in comparable)
+        out.append((
+            "Recomputed coreset rows agree with the published ones (|Δ| ≤ max(3 points, 2 std))",
+            within,
+            f"{len(comparable)} comparable cells; largest |Δ| {abs(worst['delta']):.1f} at "
+            f"{worst['dataset']} IPC {worst['ipc']} {worst['method']}",
+        ))
+    else:
+        out.append(("Recomputed coreset rows agree with the published ones", None,
+                    "no dataset at this preset appears in the papers' tables"))
+    by = {(r["dataset"], r["ipc"], r["method"]): r["mean"] for r in rows}
+    pairs = [(d, i) for d, i, m in by if m == "Random" and (d, i, "Herding") in by and i <= 10]
+    if pairs:
+        wins = sum(by[(d, i, "Herding")] > by[(d, i, "Random")] for d, i in pairs)
+        out.append(("Herding beats Random at IPC ≤ 10 (as in every published table)", wins == len(pairs),
+                    f"{wins} of {len(pairs)} (dataset, IPC) settings"))
+    return out
+
+
+def claims_table(record: dict) -> str:
+    mark = {True: "✅ holds", False: "❌ does not hold", None: "— not checkable"}
+    return markdown_table(["Claim", "Our numbers", "Evidence"], [(s, mark[h], e) for s, h, e in claims(record)])
+
+
+def figure(records: dict[str, dict]):
+    """Accuracy vs IPC per method, one panel per (preset, dataset); published values as crosses."""
+    import matplotlib.pyplot as plt
+
+    panels = [(p, d) for p, r in records.items() for d in dict.fromkeys(x["dataset"] for x in r["metrics"]["rows"])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (preset, dataset) in zip(axes[0], panels):
+        rows = [r for r in comparison_rows(records[preset]) if r["dataset"] == dataset]
+        for k, method in enumerate(METHODS):
+            mine = sorted((r["ipc"], r["mean"], r["std"], r["published"]) for r in rows if r["method"] == method)
+            if not mine:
+                continue
+            ipc, mean, std, published = zip(*mine)
+            ax.errorbar(ipc, mean, yerr=std, marker="o", capsize=3, label=method, color=f"C{k}")
+            shown = [(i, p) for i, p in zip(ipc, published) if p is not None]
+            if shown:
+                ax.scatter(*zip(*shown), marker="x", s=60, color=f"C{k}")
+        ax.set_xscale("log")
+        ax.set_xlabel("images per class (IPC)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{dataset} · preset {preset}")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1 @@
+"""Built-in preset files (smoke.yaml, small.yaml, paper.yaml)."""

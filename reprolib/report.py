@@ -1,0 +1,92 @@
+"""Presenting results on book pages: tables of published vs reproduced numbers, provenance, figures.
+
+Everything here reads run records and published values; nothing computes. Every reproduced number
+is labelled with its preset, data source and device; every published number with its source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from reprolib.paper_values import PaperValue
+
+# Our dataset names → the name the papers print. A lossy copy maps to its original, flagged.
+PAPER_DATASET = {
+    "mnist": "MNIST",
+    "fashion-mnist": "Fashion-MNIST",
+    "cifar10": "CIFAR-10",
+    "cifar10-jpeg": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "tinyimagenet": "Tiny ImageNet",
+    "covid-cxr": "COVID-19 CXR",
+}
+PAPER_LABELS = {"ddpp": "DDPP", "iadd": "IADD", "gdd_skd": "GDD-SKD", "dp": "DP"}
+
+
+def fmt(mean: float | None, std: float | None = None, digits: int = 1) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A GitHub/MyST markdown table."""
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def show(markdown: str) -> None:
+    """Display markdown in a notebook (plain text elsewhere)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(markdown))
+
+
+def source_label(source: dict) -> str:
+    """'fashion-mnist (Debian, official IDX), exact' — what a reader needs to judge a number."""
+    kind = "exact copy" if source.get("exact") else "not the official data"
+    return f"{source.get('label', '?')} ({kind})"
+
+
+def provenance_line(record: dict) -> str:
+    sources = "; ".join(source_label(s) for s in record.get("data_source", {}).values())
+    commit = str(record.get("git_commit") or "unknown")[:12]
+    return (
+        f"preset **{record['preset']}** · data: {sources} · device: {record.get('device', '?')} · "
+        f"{record.get('wall_time_s', '?')} s · {record.get('date', '?')} · commit `{commit}`"
+    )
+
+
+def rerun_commands(artifact: str, notebook: str, preset: str = "small") -> str:
+    """The two ways to regenerate a page, as a markdown code block."""
+    return (
+        "```bash\n"
+        f"reprolib run {artifact} --preset {preset}            # executes the page into book/\n"
+        f"reprolib compute {artifact} --preset {preset}        # the same computation without Jupyter\n"
+        f"papermill notebooks/{notebook} out.ipynb -p preset {preset}\n"
+        "```"
+    )
+
+
+def published_cell(values: Sequence[PaperValue]) -> str:
+    """One table cell from the published values for the same key across papers.
+
+    Identical values reported by several papers collapse into one, with every source listed.
+    """
+    shown: dict[str, list[str]] = {}
+    for v in values:
+        shown.setdefault(v.format(), []).append(f"{PAPER_LABELS.get(v.paper, v.paper)} {v.table}")
+    return " / ".join(shown) if shown else "—"
+
+
+def cited_note(values: Iterable[PaperValue]) -> str:
+    """Which sources the papers give for cited numbers."""
+    cited = sorted({f"{PAPER_LABELS.get(v.paper, v.paper)}: {v.cited_from}" for v in values if v.cited_from})
+    return "; ".join(cited)
+
+
+def plain_json(value: Any) -> str:
+    return json.dumps(value, indent=1, sort_keys=True)

@@ -1,0 +1,105 @@
+"""Running artifacts: compute and record one (``run_artifact``), or execute its notebook (``run_notebook``).
+
+``run_artifact`` is what a notebook calls and what ``reprolib compute`` calls on a machine without
+Jupyter; ``run_notebook`` is what ``reprolib run`` and ``make book`` call: papermill executes the
+template into ``book/`` where the book picks it up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reprolib.artifacts import get_artifact
+from reprolib.experiments.context import RunContext
+from reprolib.presets import preset_name, resolve
+from reprolib.records import project_root, provenance, write_record
+from reprolib.runtime import device_description, resolve_device, seed_all
+
+
+def _plain(value: Any) -> Any:
+    """Parameters as JSON data (dataclasses → dicts, tuples → lists)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def run_artifact(
+    name: str,
+    preset: str = "smoke",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    device: str = "auto",
+    write: bool = True,
+    context: RunContext | None = None,
+) -> dict[str, Any]:
+    """Compute artifact ``name`` at ``preset`` (with ``overrides``) and return its run record.
+
+    Parameters are validated before anything is computed. The record is written to
+    ``results/<preset>/<name>.json`` unless ``write`` is False.
+    """
+    artifact = get_artifact(name)
+    params = resolve(name, preset, overrides)
+    ctx = context or RunContext(device=resolve_device(device))
+    seed_all(getattr(params, "seed", 0))
+    start = time.perf_counter()
+    outcome = artifact.run(params, ctx)
+    record = {
+        "artifact": name,
+        "title": artifact.title,
+        "paper": artifact.paper,
+        "preset": preset_name(preset),
+        "params": _plain(params),
+        "overrides": dict(overrides or {}),
+        "data_source": outcome["data_source"],
+        "metrics": outcome["metrics"],
+        "wall_time_s": round(time.perf_counter() - start, 2),
+        **provenance(device_description(ctx.device)),
+    }
+    if write:
+        write_record(record)
+    return record
+
+
+def notebook_paths(name: str) -> tuple[Path, Path]:
+    """The template (``notebooks/...``) and the executed page (``book/...``) of an artifact."""
+    relative = get_artifact(name).notebook
+    root = project_root()
+    return root / "notebooks" / relative, root / "book" / relative
+
+
+def run_notebook(
+    name: str,
+    preset: str = "smoke",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    output: Path | None = None,
+    kernel: str | None = None,
+) -> Path:
+    """Execute the artifact's notebook template with papermill into the book; returns the output path.
+
+    The parameters are validated first, so a bad value fails here, before a kernel starts.
+    """
+    import papermill
+
+    resolve(name, preset, overrides)
+    template, page = notebook_paths(name)
+    output = output or page
+    output.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(template),
+        str(output),
+        parameters={"preset": preset, "overrides": dict(overrides or {})},
+        kernel_name=kernel,
+        cwd=str(project_root()),
+        progress_bar=False,
+    )
+    return output

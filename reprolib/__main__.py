@@ -1,0 +1,7 @@
+"""``python -m reprolib`` is the ``reprolib`` command."""
+
+import sys
+
+from reprolib.cli import main
+
+sys.exit(main())

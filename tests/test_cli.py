@@ -1,0 +1,53 @@
+"""The command line: listing data, computing records, status, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from reprolib.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compute", "no-such-table"], "unknown artifact 'no-such-table'"),
+        (["compute", "coreset-baselines", "--preset", "huge"], "unknown preset 'huge'"),
+        (["compute", "coreset-baselines", "-p", "ipcs=[0]"], "ipc=0 is impossible"),
+        (["compute", "coreset-baselines", "-p", "ipcs"], "write key=value"),
+        (["compute", "coreset-baselines", "-p", "colour=red"], "unknown parameter"),
+        (["run", "all", "-p", "ipcs=[100000]"], "impossible"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_a_message_and_computes_nothing(argv, message, capsys, isolated_dirs):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (isolated_dirs / "results").exists()
+    assert not (isolated_dirs / "cache").exists()
+
+
+def test_compute_writes_a_record_and_status_reports_it(capsys, isolated_dirs):
+    argv = ["compute", "coreset-baselines", "-p", "ipcs=[1]", "-p", "methods=[random]",
+            "-p", "eval.num_eval=1", "-p", "eval.epochs=5", "--device", "cpu"]
+    assert main(argv) == 0
+    record = json.loads((isolated_dirs / "results" / "smoke" / "coreset-baselines.json").read_text())
+    assert record["preset"] == "smoke" and record["device"].startswith("cpu")
+    assert record["data_source"]["digits"]["exact"] is True
+    assert {"versions", "git_commit", "wall_time_s", "date", "params"} <= set(record)
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "coreset-baselines" in out and "smoke" in out
+
+
+def test_data_lists_every_dataset(capsys):
+    assert main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and "cifar100" in out
+
+
+def test_python_dash_m_entry_point():
+    run = subprocess.run([sys.executable, "-m", "reprolib", "--help"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "compute" in run.stdout

@@ -1,0 +1,97 @@
+"""Notebook templates, the executed book pages, and the book build.
+
+Templates (notebooks/) carry no outputs and a ``parameters`` cell. Their executed copies (book/, made
+by ``make book`` at ``smoke``) are regression-checked with nbval: cells marked ``NBVAL_CHECK_OUTPUT``
+must reproduce their stored output (numbers truncated to integers, see nbval_sanitize.cfg).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from reprolib.artifacts import ARTIFACTS
+from reprolib.records import project_root
+from reprolib.runner import notebook_paths
+
+ROOT = project_root()
+TEMPLATES = sorted((ROOT / "notebooks").rglob("*.ipynb"))
+
+
+def _parameters(nb) -> dict:
+    """The values papermill injected into an executed notebook."""
+    return nb.metadata.get("papermill", {}).get("parameters", {})
+
+
+def test_every_artifact_has_a_template_and_every_template_an_artifact():
+    registered = {notebook_paths(name)[0] for name in ARTIFACTS}
+    assert registered == set(TEMPLATES)
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_templates_have_no_outputs_and_a_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any(c.outputs or c.execution_count for c in code), "strip outputs from templates"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and "preset" in tagged[0].source and "overrides" in tagged[0].source
+
+
+@pytest.mark.parametrize("name", sorted(ARTIFACTS))
+def test_book_page_is_the_current_template_executed_at_smoke(name):
+    template, page = notebook_paths(name)
+    assert page.exists(), f"{page} is missing: run `make book`"
+    executed = nbformat.read(page, as_version=4)
+    assert _parameters(executed).get("preset") == "smoke"
+    sources = lambda nb: [c.source for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]  # noqa: E731
+    assert sources(executed) == sources(nbformat.read(template, as_version=4)), f"{page} is stale: run `make book`"
+
+
+def _env(tmp_path: Path) -> dict:
+    """Fresh cache; a copy of the committed results, so pages show what they showed and nothing is written to the repo."""
+    results = tmp_path / "results"
+    if (ROOT / "results").exists():
+        shutil.copytree(ROOT / "results", results)
+    return {**os.environ, "REPROLIB_CACHE": str(tmp_path / "cache"), "REPROLIB_RESULTS": str(results), "REPROLIB_PROGRESS": "0"}
+
+
+def test_book_pages_regress_under_nbval(tmp_path):
+    pages = [str(notebook_paths(name)[1]) for name in ARTIFACTS]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), *pages],
+        cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=1800,
+    )
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+
+
+def test_papermill_runs_a_template_directly(tmp_path):
+    template = notebook_paths("coreset-baselines")[0]
+    out = tmp_path / "out.ipynb"
+    run = subprocess.run(
+        [sys.executable, "-m", "papermill", str(template), str(out), "-p", "preset", "smoke",
+         "-y", "overrides: {ipcs: [1], methods: [random, herding], eval.num_eval: 1, eval.epochs: 10}"],
+        cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-5000:]
+    record = json.loads((tmp_path / "results" / "smoke" / "coreset-baselines.json").read_text())
+    assert [(r["method"], r["ipc"]) for r in record["metrics"]["rows"]] == [("Random", 1), ("Herding", 1)]
+
+
+def test_jupyter_book_builds(tmp_path):
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", "book", "--path-output", str(tmp_path), "--warningiserror"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    html = tmp_path / "_build" / "html"
+    for page in ("intro.html", "ddpp.html", "iadd.html", "gdd_skd.html", "dp.html", "shared/coreset_baselines.html"):
+        assert (html / page).exists(), page
+    assert "Coreset baselines" in (html / "shared" / "coreset_baselines.html").read_text()

@@ -1,0 +1,77 @@
+"""Presets and parameters: built-in presets resolve; bad input fails before any compute."""
+
+from __future__ import annotations
+
+import pytest
+
+from reprolib.artifacts import ARTIFACTS
+from reprolib.presets import BUILTIN_PRESETS, PresetError, merge, parse_override, resolve
+
+
+@pytest.mark.parametrize("preset", BUILTIN_PRESETS)
+@pytest.mark.parametrize("artifact", sorted(ARTIFACTS))
+def test_every_builtin_preset_resolves_every_artifact(artifact, preset):
+    params = resolve(artifact, preset)
+    assert params is not None
+
+
+def test_overrides_win_and_dotted_keys_reach_sections():
+    params = resolve("coreset-baselines", "smoke", {"ipcs": [1, 2], "eval.epochs": 7, "eval": {"num_eval": 1}})
+    assert params.ipcs == (1, 2)
+    assert params.eval.epochs == 7 and params.eval.num_eval == 1
+    assert params.eval.arch_options == {"depth": 2, "width": 32}  # untouched keys of the section stay
+
+
+def test_merge_does_not_mutate_its_inputs():
+    base = {"eval": {"epochs": 1, "lr": 0.1}}
+    merged = merge(base, {"eval.epochs": 5})
+    assert base == {"eval": {"epochs": 1, "lr": 0.1}} and merged["eval"] == {"epochs": 5, "lr": 0.1}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"ipc": [1]}, "unknown parameter"),
+        ({"ipcs": [0]}, "ipc=0 is impossible"),
+        ({"ipcs": [10_000]}, "ipc=10000 is impossible"),
+        ({"datasets": ["imagenet-22k"]}, "unknown dataset"),
+        ({"eval.arch": "resnet19"}, "unknown evaluation network"),
+        ({"eval.epochs": "many"}, "expected int"),
+        ({"eval.frobnicate": 1}, "unknown parameter"),
+        ({"methods": ["oracle"]}, "unknown coreset method"),
+    ],
+)
+def test_bad_values_fail_with_a_clear_message(overrides, message):
+    with pytest.raises(PresetError, match=message):
+        resolve("coreset-baselines", "smoke", overrides)
+
+
+def test_unknown_preset_and_artifact():
+    with pytest.raises(PresetError, match="unknown preset 'huge'"):
+        resolve("coreset-baselines", "huge")
+    with pytest.raises(KeyError, match="unknown artifact"):
+        resolve("no-such-table", "smoke")
+
+
+def test_user_preset_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("artifacts:\n  coreset-baselines:\n    ipcs: [2]\n")
+    assert resolve("coreset-baselines", str(path)).ipcs == (2,)
+    path.write_text("artifacts: [1, 2\n")
+    with pytest.raises(PresetError, match="not valid YAML"):
+        resolve("coreset-baselines", str(path))
+    path.write_text("artifacts:\n  coreset-baselines: 3\n")
+    with pytest.raises(PresetError, match="must be a mapping"):
+        resolve("coreset-baselines", str(path))
+
+
+@pytest.mark.parametrize("text, expected", [("ipcs=[1,10]", ("ipcs", [1, 10])), ("eval.epochs=50", ("eval.epochs", 50)),
+                                            ("datasets=[mnist]", ("datasets", ["mnist"]))])
+def test_parse_override(text, expected):
+    assert parse_override(text) == expected
+
+
+@pytest.mark.parametrize("text", ["ipcs", "=3", "x=[1,"])
+def test_parse_override_rejects_malformed(text):
+    with pytest.raises(PresetError):
+        parse_override(text)

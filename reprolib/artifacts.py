@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reprolib.experiments import coreset_baselines
+from reprolib.pages import coreset_baselines as coreset_page
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Artifact:
     notebook: str  # template path under notebooks/
     params: type
     run: Callable
+    paper_values: Callable[[], list]  # the published values the page compares with
 
 
 ARTIFACTS: dict[str, Artifact] = {
@@ -32,6 +34,7 @@ ARTIFACTS: dict[str, Artifact] = {
             notebook="shared/coreset_baselines.ipynb",
             params=coreset_baselines.CoresetParams,
             run=coreset_baselines.run,
+            paper_values=coreset_page.published_values,
         ),
     ]
 }

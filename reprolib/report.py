@@ -6,7 +6,6 @@ is labelled with its preset, data source and device; every published number with
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,7 +21,6 @@ PAPER_DATASET = {
     "tinyimagenet": "Tiny ImageNet",
     "covid-cxr": "COVID-19 CXR",
 }
-PAPER_LABELS = {"ddpp": "DDPP", "iadd": "IADD", "gdd_skd": "GDD-SKD", "dp": "DP"}
 
 
 def fmt(mean: float | None, std: float | None = None, digits: int = 1) -> str:
@@ -74,19 +72,28 @@ def rerun_commands(artifact: str, notebook: str, preset: str = "small") -> str:
 def published_cell(values: Sequence[PaperValue]) -> str:
     """One table cell from the published values for the same key across papers.
 
-    Identical values reported by several papers collapse into one, with every source listed.
+    Identical values printed by several papers collapse into one; differing ones are each labelled.
     """
     shown: dict[str, list[str]] = {}
     for v in values:
-        shown.setdefault(v.format(), []).append(f"{PAPER_LABELS.get(v.paper, v.paper)} {v.table}")
-    return " / ".join(shown) if shown else "—"
+        shown.setdefault(v.format(), []).append(v.paper_label)
+    if len(shown) <= 1:
+        return next(iter(shown), "—")
+    return " / ".join(f"{value} ({', '.join(labels)})" for value, labels in shown.items())
 
 
 def cited_note(values: Iterable[PaperValue]) -> str:
-    """Which sources the papers give for cited numbers."""
-    cited = sorted({f"{PAPER_LABELS.get(v.paper, v.paper)}: {v.cited_from}" for v in values if v.cited_from})
-    return "; ".join(cited)
+    """Per paper and table: whether it says these numbers were taken from other papers."""
+    status: dict[str, set[str]] = {}
+    for v in values:
+        known = v.cited_from and not v.cited_from.startswith("unclear")
+        status.setdefault(f"{v.paper_label} {v.ref}", set()).add(
+            "taken from the original papers" if known else "not said whether re-run or copied" if v.cited_from else "run by the authors"
+        )
+    return "; ".join(f"{where}: {', '.join(sorted(s))}" for where, s in sorted(status.items()))
 
 
-def plain_json(value: Any) -> str:
-    return json.dumps(value, indent=1, sort_keys=True)
+def paper_value_record(v: PaperValue) -> dict:
+    """A published value as run-record data, with its human-readable source."""
+    return {"paper": v.paper, "table": v.table, "key": v.key, "mean": v.mean, "std": v.std,
+            "cited_from": v.cited_from, "source": v.source}

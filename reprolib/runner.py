@@ -16,6 +16,7 @@ from reprolib.artifacts import get_artifact
 from reprolib.experiments.context import RunContext
 from reprolib.presets import preset_name, resolve
 from reprolib.records import project_root, provenance, write_record
+from reprolib.report import paper_value_record
 from reprolib.runtime import device_description, resolve_device, seed_all
 
 
@@ -61,6 +62,7 @@ def run_artifact(
         "overrides": dict(overrides or {}),
         "data_source": outcome["data_source"],
         "metrics": outcome["metrics"],
+        "paper_values": [paper_value_record(v) for v in artifact.paper_values()],
         "wall_time_s": round(time.perf_counter() - start, 2),
         **provenance(device_description(ctx.device)),
     }

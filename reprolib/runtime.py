@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

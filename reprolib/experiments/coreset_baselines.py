@@ -68,14 +68,9 @@ class CoresetParams:
         self.eval.validate()
 
 
-def _source_key(data: Dataset) -> dict:
-    """What identifies the data in cache keys: the dataset and which copy of it (not where it lies)."""
-    return {"dataset": data.name, "source": data.source.label, "zca": data.zca}
-
-
 def train_feature_model(data: Dataset, model: FeatureModel, seed: int, ctx: RunContext) -> tuple[torch.nn.Module, torch.Tensor, float]:
     """Train (or load from the store) the feature model; returns it, the forgetting counts and its test accuracy."""
-    spec = {"data": _source_key(data), "model": asdict(model), "seed": seed, "code": CODE_VERSION}
+    spec = {"data": data.spec(), "model": asdict(model), "seed": seed, "code": CODE_VERSION}
 
     def compute() -> dict:
         torch.manual_seed(seed)
@@ -110,7 +105,7 @@ def select(method: str, data: Dataset, ipc: int, features: torch.Tensor | None, 
 def evaluate_coreset(indices: torch.Tensor, data: Dataset, protocol: EvalProtocol, seed: int, ctx: RunContext) -> EvalResult:
     """The protocol's score of the real images at ``indices`` (cached by the indices' hash)."""
     digest = hashlib.sha256(indices.cpu().numpy().tobytes()).hexdigest()
-    spec = {"data": _source_key(data), "indices": digest, "protocol": protocol.as_dict(), "seed": seed, "code": CODE_VERSION}
+    spec = {"data": data.spec(), "indices": digest, "protocol": protocol.as_dict(), "seed": seed, "code": CODE_VERSION}
 
     def compute() -> dict:
         result = evaluate_synthetic(data.train_x[indices], data.train_y[indices], data, protocol, seed=seed)

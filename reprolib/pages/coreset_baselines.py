@@ -113,6 +113,7 @@ def figure(records: dict[str, dict]):
 
     panels = [(p, d) for p, r in records.items() for d in dict.fromkeys(x["dataset"] for x in r["metrics"]["rows"])]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    plt.close(fig)  # returned for glue/display, not shown a second time by the inline backend
     for ax, (preset, dataset) in zip(axes[0], panels):
         rows = [r for r in comparison_rows(records[preset]) if r["dataset"] == dataset]
         for k, method in enumerate(METHODS):
@@ -132,3 +133,12 @@ def figure(records: dict[str, dict]):
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def summary(record: dict) -> str:
+    """One sentence for the page text: what ran and how the checks came out."""
+    checks = claims(record)
+    verdicts = {True: "holds", False: "does not hold", None: "is not checkable here"}
+    told = "; ".join(f"{s.split(' (')[0].lower()} — {verdicts[h]}" for s, h, _ in checks)
+    datasets = ", ".join(dict.fromkeys(r["dataset"] for r in record["metrics"]["rows"]))
+    return f"{len(record['metrics']['rows'])} cells on {datasets} (preset {record['preset']}); {told}."

@@ -1,1 +1,156 @@
-"""Built-in preset files (smoke.yaml, small.yaml, paper.yaml)."""
+"""Presets: the scale of every experiment as data (``smoke``, ``small``, ``paper`` or a user's YAML).
+
+A preset file maps artifact names to parameter values. An experiment's parameters are a frozen
+dataclass; :func:`resolve` builds it from the preset plus explicit overrides, rejecting unknown keys,
+wrong types and impossible values before any computation starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+BUILTIN_PRESETS = ("smoke", "small", "paper")
+
+
+class PresetError(ValueError):
+    """A preset, an override or a parameter value is invalid."""
+
+
+def preset_path(preset: str) -> Path:
+    """A built-in preset name, a name found in ``$REPROLIB_PRESETS``, or a path to a YAML file."""
+    if preset in BUILTIN_PRESETS:
+        return Path(str(resources.files("reprolib.presets") / f"{preset}.yaml"))
+    user_dir = os.environ.get("REPROLIB_PRESETS")
+    if user_dir and (Path(user_dir) / f"{preset}.yaml").is_file():
+        return Path(user_dir) / f"{preset}.yaml"
+    candidate = Path(preset).expanduser()
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    raise PresetError(
+        f"unknown preset {preset!r}: use one of {', '.join(BUILTIN_PRESETS)}, a YAML file path, "
+        f"or a name of a YAML file in $REPROLIB_PRESETS"
+    )
+
+
+def preset_name(preset: str) -> str:
+    """The name results are filed under: the built-in name or the YAML file's stem."""
+    return preset if preset in BUILTIN_PRESETS else Path(preset).stem
+
+
+def load_preset(preset: str) -> dict[str, Any]:
+    path = preset_path(preset)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise PresetError(f"preset file {path} is not valid YAML: {err}") from err
+    if not isinstance(data, dict) or not isinstance(data.get("artifacts", {}), dict):
+        raise PresetError(f"preset file {path} must be a mapping with an 'artifacts:' mapping of artifact -> parameters")
+    return data
+
+
+def preset_values(preset: str, artifact: str) -> dict[str, Any]:
+    """The parameter values a preset gives one artifact (empty when it gives none)."""
+    values = load_preset(preset).get("artifacts", {}).get(artifact) or {}
+    if not isinstance(values, dict):
+        raise PresetError(f"preset {preset!r}: the entry for {artifact!r} must be a mapping of parameters")
+    return values
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with a YAML value (``ipcs=[1,10]``, ``eval.epochs=50``, ``dataset=mnist``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise PresetError(f"bad parameter {text!r}: write key=value, e.g. -p ipcs=[1,10] or -p eval.epochs=50")
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise PresetError(f"bad value in {text!r}: {err}") from err
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Overrides win; dotted keys (``eval.epochs``) and nested mappings merge into sub-sections."""
+    merged = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            value, key = {rest: value}, head
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, checking keys and types recursively."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise PresetError(f"{where}: unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in values.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise PresetError(f"{where}: {err}") from err
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, Mapping):
+            raise PresetError(f"{where}: expected a mapping of parameters, got {value!r}")
+        return build(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where)
+            except PresetError as err:
+                errors.append(str(err))
+        raise PresetError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {hint}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        item = args[0] if args else Any
+        return tuple(_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping) or hint is dict:
+        if not isinstance(value, Mapping):
+            raise PresetError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool, float):
+        if type(value) is not hint:
+            raise PresetError(f"{where}: expected {hint.__name__}, got {value!r} ({type(value).__name__})")
+        return value
+    return value
+
+
+def resolve(artifact: str, preset: str = "smoke", overrides: Mapping[str, Any] | None = None) -> Any:
+    """The validated parameters of ``artifact`` at ``preset`` with ``overrides`` applied."""
+    from reprolib.artifacts import get_artifact
+
+    spec = get_artifact(artifact)
+    values = merge(preset_values(preset, artifact), overrides or {})
+    params = build(spec.params, values, f"{artifact} @ {preset_name(preset)}")
+    try:
+        params.validate()
+    except ValueError as err:
+        raise PresetError(f"{artifact} @ {preset_name(preset)}: {err}") from err
+    return params

@@ -1,47 +1,47 @@
 """The registry of reproduced artifacts: one entry per paper table or figure page.
 
 An artifact ties together a notebook template, its experiment (parameters + run function) and the
-published values it is compared with. The CLI, the runner and the book's status page read it.
+published values it is compared with. Each module in ``reprolib.experiments`` declares its own
+``ARTIFACTS`` list; the registry collects them, so adding a page touches no shared list.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from reprolib.experiments import coreset_baselines
-from reprolib.pages import coreset_baselines as coreset_page
+from functools import cache
 
 
 @dataclass(frozen=True)
 class Artifact:
-    name: str
+    name: str  # what `reprolib run NAME` takes, and the run record's file name
     paper: str  # paper key in reprolib.paper_values ('shared' for rows common to several papers)
     title: str
-    notebook: str  # template path under notebooks/
-    params: type
-    run: Callable
+    notebook: str  # template path under notebooks/ (the executed page has the same path under book/)
+    params: type  # frozen dataclass of parameters, with a validate() method
+    run: Callable  # run(params, RunContext) -> {"data_source": ..., "metrics": ...}
     paper_values: Callable[[], list]  # the published values the page compares with
 
 
-ARTIFACTS: dict[str, Artifact] = {
-    a.name: a
-    for a in [
-        Artifact(
-            name="coreset-baselines",
-            paper="shared",
-            title="Coreset baselines: Random, Herding, K-Center, Forgetting",
-            notebook="shared/coreset_baselines.ipynb",
-            params=coreset_baselines.CoresetParams,
-            run=coreset_baselines.run,
-            paper_values=coreset_page.published_values,
-        ),
-    ]
-}
+@cache
+def artifacts() -> dict[str, Artifact]:
+    """Every artifact declared by the experiment modules, by name."""
+    import reprolib.experiments as package
+
+    found: dict[str, Artifact] = {}
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        for artifact in getattr(module, "ARTIFACTS", []):
+            if artifact.name in found:
+                raise RuntimeError(f"artifact {artifact.name!r} is declared twice (again in {module.__name__})")
+            found[artifact.name] = artifact
+    return found
 
 
 def get_artifact(name: str) -> Artifact:
     try:
-        return ARTIFACTS[name]
+        return artifacts()[name]
     except KeyError:
-        raise KeyError(f"unknown artifact {name!r}; choose one of: {', '.join(sorted(ARTIFACTS))}") from None
+        raise KeyError(f"unknown artifact {name!r}; choose one of: {', '.join(sorted(artifacts()))}") from None

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from reprolib.artifacts import ARTIFACTS, get_artifact
+from reprolib.artifacts import artifacts, get_artifact
 from reprolib.presets import PresetError, parse_override, preset_name, resolve
 from reprolib.records import read_records
 
@@ -23,7 +23,7 @@ def _overrides(pairs: Sequence[str]) -> dict:
 
 def _targets(name: str) -> list[str]:
     if name == "all":
-        return list(ARTIFACTS)
+        return list(artifacts())
     get_artifact(name)
     return [name]
 
@@ -68,7 +68,7 @@ def cmd_compute(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    for name, artifact in ARTIFACTS.items():
+    for name, artifact in artifacts().items():
         records = read_records(name)
         print(f"{name}  ({artifact.paper}: {artifact.title})")
         if not records:
@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
         ("compute", cmd_compute, "compute artifacts and write their run records, without Jupyter"),
     ):
         c = sub.add_parser(command, help=help_text)
-        c.add_argument("artifact", help=f"an artifact name or 'all' ({', '.join(ARTIFACTS)})")
+        c.add_argument("artifact", help=f"an artifact name or 'all' ({', '.join(artifacts())})")
         c.add_argument("--preset", default="smoke", help="smoke, small, paper, or a preset YAML file (default: smoke)")
         c.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                        help="override a parameter, YAML value, dotted keys for sections: -p ipcs=[1,10] -p eval.epochs=50")

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from reprolib.artifacts import ARTIFACTS
+from reprolib.artifacts import artifacts
 from reprolib.records import project_root
 from reprolib.runner import notebook_paths
 
@@ -31,7 +31,7 @@ def _parameters(nb) -> dict:
 
 
 def test_every_artifact_has_a_template_and_every_template_an_artifact():
-    registered = {notebook_paths(name)[0] for name in ARTIFACTS}
+    registered = {notebook_paths(name)[0] for name in artifacts()}
     assert registered == set(TEMPLATES)
 
 
@@ -44,7 +44,7 @@ def test_templates_have_no_outputs_and_a_parameters_cell(path):
     assert len(tagged) == 1 and "preset" in tagged[0].source and "overrides" in tagged[0].source
 
 
-@pytest.mark.parametrize("name", sorted(ARTIFACTS))
+@pytest.mark.parametrize("name", sorted(artifacts()))
 def test_book_page_is_the_current_template_executed_at_smoke(name):
     template, page = notebook_paths(name)
     assert page.exists(), f"{page} is missing: run `make book`"
@@ -63,7 +63,7 @@ def _env(tmp_path: Path) -> dict:
 
 
 def test_book_pages_regress_under_nbval(tmp_path):
-    pages = [str(notebook_paths(name)[1]) for name in ARTIFACTS]
+    pages = [str(notebook_paths(name)[1]) for name in artifacts()]
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
          "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), *pages],

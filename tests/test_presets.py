@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from reprolib.artifacts import ARTIFACTS
+from reprolib.artifacts import artifacts
 from reprolib.presets import BUILTIN_PRESETS, PresetError, merge, parse_override, resolve
 
 
 @pytest.mark.parametrize("preset", BUILTIN_PRESETS)
-@pytest.mark.parametrize("artifact", sorted(ARTIFACTS))
+@pytest.mark.parametrize("artifact", sorted(artifacts()))
 def test_every_builtin_preset_resolves_every_artifact(artifact, preset):
     params = resolve(artifact, preset)
     assert params is not None

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from reprolib.artifacts import Artifact
 from reprolib.coreset import (
     CORESET_METHODS,
     DISPLAY_NAMES,
@@ -25,6 +26,7 @@ from reprolib.data import DATASET_NAMES, Dataset, dataset_info, load_dataset
 from reprolib.evaluation import EvalProtocol, EvalResult, evaluate_synthetic
 from reprolib.experiments.context import RunContext
 from reprolib.nets import NETWORK_NAMES, build_network
+from reprolib.pages import coreset_baselines as coreset_page
 from reprolib.runtime import make_generator
 from reprolib.train import TrainConfig, accuracy, embed, train_classifier
 
@@ -132,3 +134,16 @@ def run(params: CoresetParams, ctx: RunContext) -> dict:
                 rows.append({"dataset": name, "method": DISPLAY_NAMES[method], "ipc": ipc, **result.as_dict()})
                 ctx.log(f"{name} {DISPLAY_NAMES[method]:<10} IPC {ipc:>3}: {result}")
     return {"data_source": sources, "metrics": {"rows": rows, "feature_model_test_accuracy": full_accuracy}}
+
+
+ARTIFACTS = [
+    Artifact(
+        name="coreset-baselines",
+        paper="shared",
+        title="Coreset baselines: Random, Herding, K-Center, Forgetting",
+        notebook="shared/coreset_baselines.ipynb",
+        params=CoresetParams,
+        run=run,
+        paper_values=coreset_page.published_values,
+    )
+]

@@ -75,3 +75,13 @@ def test_parse_override(text, expected):
 def test_parse_override_rejects_malformed(text):
     with pytest.raises(PresetError):
         parse_override(text)
+
+
+def test_user_preset_folder_merges_files_and_refuses_duplicates(tmp_path):
+    folder = tmp_path / "lab"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("artifacts:\n  coreset-baselines:\n    ipcs: [3]\n")
+    assert resolve("coreset-baselines", str(folder)).ipcs == (3,)
+    (folder / "b.yaml").write_text("artifacts:\n  coreset-baselines:\n    ipcs: [4]\n")
+    with pytest.raises(PresetError, match="given twice"):
+        resolve("coreset-baselines", str(folder))

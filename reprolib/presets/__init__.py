@@ -25,36 +25,48 @@ class PresetError(ValueError):
     """A preset, an override or a parameter value is invalid."""
 
 
-def preset_path(preset: str) -> Path:
-    """A built-in preset name, a name found in ``$REPROLIB_PRESETS``, or a path to a YAML file."""
+def preset_files(preset: str) -> list[Path]:
+    """The YAML files of a preset: a built-in preset is a folder (one file per paper or group of
+    artifacts); a user preset is a YAML file, or a folder of them, given by path or by name in
+    ``$REPROLIB_PRESETS``."""
     if preset in BUILTIN_PRESETS:
-        return Path(str(resources.files("reprolib.presets") / f"{preset}.yaml"))
-    user_dir = os.environ.get("REPROLIB_PRESETS")
-    if user_dir and (Path(user_dir) / f"{preset}.yaml").is_file():
-        return Path(user_dir) / f"{preset}.yaml"
-    candidate = Path(preset).expanduser()
-    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
-        return candidate
+        folder = Path(str(resources.files("reprolib.presets") / preset))
+        return sorted(folder.glob("*.yaml"))
+    candidates = [Path(preset).expanduser()]
+    if os.environ.get("REPROLIB_PRESETS"):
+        user = Path(os.environ["REPROLIB_PRESETS"]).expanduser()
+        candidates = [user / f"{preset}.yaml", user / preset, *candidates]
+    for candidate in candidates:
+        if candidate.is_file() and candidate.suffix in (".yaml", ".yml"):
+            return [candidate]
+        if candidate.is_dir() and sorted(candidate.glob("*.yaml")):
+            return sorted(candidate.glob("*.yaml"))
     raise PresetError(
-        f"unknown preset {preset!r}: use one of {', '.join(BUILTIN_PRESETS)}, a YAML file path, "
+        f"unknown preset {preset!r}: use one of {', '.join(BUILTIN_PRESETS)}, a YAML file or folder path, "
         f"or a name of a YAML file in $REPROLIB_PRESETS"
     )
 
 
 def preset_name(preset: str) -> str:
-    """The name results are filed under: the built-in name or the YAML file's stem."""
+    """The name results are filed under: the built-in name or the YAML file's (folder's) stem."""
     return preset if preset in BUILTIN_PRESETS else Path(preset).stem
 
 
 def load_preset(preset: str) -> dict[str, Any]:
-    path = preset_path(preset)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise PresetError(f"preset file {path} is not valid YAML: {err}") from err
-    if not isinstance(data, dict) or not isinstance(data.get("artifacts", {}), dict):
-        raise PresetError(f"preset file {path} must be a mapping with an 'artifacts:' mapping of artifact -> parameters")
-    return data
+    """The preset's ``artifacts`` mapping, merged over its files (an artifact in two files is an error)."""
+    merged: dict[str, Any] = {}
+    for path in preset_files(preset):
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise PresetError(f"preset file {path} is not valid YAML: {err}") from err
+        if not isinstance(data, dict) or not isinstance(data.get("artifacts", {}), dict):
+            raise PresetError(f"preset file {path} must be a mapping with an 'artifacts:' mapping of artifact -> parameters")
+        for name, values in (data.get("artifacts") or {}).items():
+            if name in merged:
+                raise PresetError(f"preset {preset!r}: artifact {name!r} is given twice (again in {path})")
+            merged[name] = values
+    return {"artifacts": merged}
 
 
 def preset_values(preset: str, artifact: str) -> dict[str, Any]:

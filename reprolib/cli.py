@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from reprolib.artifacts import artifacts, get_artifact
-from reprolib.presets import PresetError, parse_override, preset_name, resolve
+from reprolib.presets import PresetError, parse_override
 from reprolib.records import read_records
 
 
@@ -40,34 +41,29 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from reprolib.runner import run_notebook
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``run`` and ``compute``: one artifact or all, on the chosen executor."""
+    from reprolib.sweep import SweepOptions, sweep
 
-    overrides = _overrides(args.param)
-    targets = _targets(args.artifact)
-    for name in targets:  # validate everything before executing anything
-        resolve(name, args.preset, overrides)
-    for name in targets:
-        path = run_notebook(name, args.preset, overrides, kernel=args.kernel)
-        print(f"{name}: executed at preset {preset_name(args.preset)} -> {path}")
-    return 0
-
-
-def cmd_compute(args: argparse.Namespace) -> int:
-    from reprolib.records import record_path
-    from reprolib.runner import run_artifact
-
-    overrides = _overrides(args.param)
-    targets = _targets(args.artifact)
-    for name in targets:
-        resolve(name, args.preset, overrides)
-    for name in targets:
-        record = run_artifact(name, args.preset, overrides, device=args.device)
-        print(f"{name}: {record['wall_time_s']} s on {record['device']} -> {record_path(name, record['preset'])}")
-    return 0
+    slurm = dict(parse_override(p) for p in args.slurm)
+    options = SweepOptions(executor=args.executor, jobs=args.jobs, folder=Path(args.jobs_folder), slurm=slurm)
+    target = args.device if args.command == "compute" else args.kernel
+    lines = sweep(args.command, _targets(args.artifact), args.preset, _overrides(args.param), options,
+                  only_missing=args.missing, target=target)
+    print("\n".join(lines))
+    return 1 if any(": FAILED" in line for line in lines) else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.write:
+        from pathlib import Path
+
+        from reprolib.pages.status import status_markdown
+        from reprolib.store import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.write), status_markdown().encode())
+        print(f"status page written to {args.write}")
+        return 0
     for name, artifact in artifacts().items():
         records = read_records(name)
         print(f"{name}  ({artifact.paper}: {artifact.title})")
@@ -89,8 +85,8 @@ def parser() -> argparse.ArgumentParser:
     data.set_defaults(func=cmd_data)
 
     for command, func, help_text in (
-        ("run", cmd_run, "execute artifact notebooks with papermill into book/"),
-        ("compute", cmd_compute, "compute artifacts and write their run records, without Jupyter"),
+        ("run", cmd_sweep, "execute artifact notebooks with papermill into book/"),
+        ("compute", cmd_sweep, "compute artifacts and write their run records, without Jupyter"),
     ):
         c = sub.add_parser(command, help=help_text)
         c.add_argument("artifact", help=f"an artifact name or 'all' ({', '.join(artifacts())})")
@@ -101,9 +97,18 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
         else:
             c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
+        c.add_argument("--executor", default="inline", choices=("inline", "local", "slurm"),
+                       help="inline: one after another here; local: submitit jobs on this machine; slurm: a cluster")
+        c.add_argument("--jobs", type=int, default=1, help="local executor: jobs at a time (one per GPU, or CPU processes)")
+        c.add_argument("--jobs-folder", default="_build/sweep", help="submitit's logs and job files")
+        c.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra submitit SLURM parameter, e.g. --slurm slurm_partition=gpu --slurm cpus_per_task=8")
+        c.add_argument("--missing", action="store_true",
+                       help="skip artifacts whose record exists with the same parameters (resume a failed sweep)")
         c.set_defaults(func=func)
 
     status = sub.add_parser("status", help="what has run, at which preset, on what data and device")
+    status.add_argument("--write", metavar="PATH", help="write the book's status page (markdown) instead of printing")
     status.set_defaults(func=cmd_status)
     return p
 

@@ -24,6 +24,7 @@ book: install pages html
 
 pages: install
 	$(PY) -m reprolib run all --preset $(PRESET)
+	$(PY) -m reprolib status --write book/status.md
 
 html: install
 	$(VENV)/bin/jupyter-book build book --path-output . --warningiserror --quiet

@@ -23,6 +23,7 @@ class Artifact:
     params: type  # frozen dataclass of parameters, with a validate() method
     run: Callable  # run(params, RunContext) -> {"data_source": ..., "metrics": ...}
     paper_values: Callable[[], list]  # the published values the page compares with
+    claims: Callable[[dict], list] | None = None  # record -> [(statement, holds: bool | None, evidence)]
 
 
 @cache

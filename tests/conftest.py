@@ -12,3 +12,21 @@ def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("REPROLIB_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("REPROLIB_PROGRESS", "0")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """The book built once per test session from the committed pages: the path of its html/ folder."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from reprolib.records import project_root
+
+    out = tmp_path_factory.mktemp("book")
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", "book", "--path-output", str(out), "--warningiserror"],
+        cwd=project_root(), capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    return out / "_build" / "html"

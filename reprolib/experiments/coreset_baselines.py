@@ -145,5 +145,6 @@ ARTIFACTS = [
         params=CoresetParams,
         run=run,
         paper_values=coreset_page.published_values,
+        claims=coreset_page.claims,
     )
 ]

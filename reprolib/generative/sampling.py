@@ -1,0 +1,75 @@
+"""From a trained generator to training data for the evaluation protocol.
+
+Two modes (the run record says which one every number used):
+
+* ``fixed`` (default) — a true distilled set: ``ipc`` images per class drawn once from the generator,
+  then scored by :func:`reprolib.evaluation.evaluate_synthetic` like any other synthetic set.
+* ``regenerate`` — DiM's own protocol: every minibatch is generated afresh (new latents for the
+  batch's labels); ``ipc`` only fixes the number of steps per epoch. It follows the evaluation
+  protocol in every other respect (networks, SGD schedule, DSA, seeds) — see
+  :func:`evaluate_regenerating`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from reprolib.augment import DSA
+from reprolib.data import Dataset
+from reprolib.evaluation import EvalProtocol, EvalResult
+from reprolib.generative.gan import Generator, latent_codes
+from reprolib.nets import build_network
+from reprolib.runtime import make_generator
+from reprolib.train import accuracy, train_classifier
+
+SAMPLING_MODES = ("fixed", "regenerate")
+
+
+def class_labels(num_classes: int, ipc: int, device: torch.device | str = "cpu") -> Tensor:
+    """``ipc`` labels of each class, class-ordered."""
+    return torch.arange(num_classes, device=device).repeat_interleave(ipc)
+
+
+@torch.no_grad()
+def generate(generator: Generator, labels: Tensor, random: torch.Generator, batch_size: int = 500) -> Tensor:
+    """Images of the given labels (generator in eval mode), batched."""
+    generator.eval()
+    parts = [generator(latent_codes(labels[i : i + batch_size], generator.num_classes, generator.latent_dim, random))
+             for i in range(0, len(labels), batch_size)]
+    return torch.cat(parts)
+
+
+def sample_set(generator: Generator, ipc: int, seed: int) -> tuple[Tensor, Tensor]:
+    """The fixed synthetic set: ``ipc`` generated images per class (class-ordered) and their labels."""
+    if ipc < 1:
+        raise ValueError(f"ipc must be ≥ 1, got {ipc}")
+    labels = class_labels(generator.num_classes, ipc, generator.mean.device)
+    return generate(generator, labels, make_generator(seed)), labels
+
+
+def evaluate_regenerating(generator: Generator, dataset: Dataset, protocol: EvalProtocol, ipc: int, seed: int = 0) -> EvalResult:
+    """DiM's protocol: like ``evaluate_synthetic`` on ``ipc`` images per class, but each minibatch's
+    images are generated afresh for its labels before augmentation.
+
+    The training "set" handed to :func:`train_classifier` is the list of labels; the per-batch hook
+    turns a batch of labels into new generated images and applies DSA.
+    """
+    device = dataset.test_x.device
+    labels = class_labels(dataset.num_classes, ipc, device)
+    dsa = DSA(protocol.dsa_strategy) if protocol.dsa else None
+
+    def images_for(batch_labels: Tensor, random: torch.Generator) -> Tensor:
+        images = generate(generator, batch_labels, random)
+        return dsa(images, random) if dsa is not None else images
+
+    config = protocol.train_config()
+    accuracies = []
+    for k in range(protocol.num_eval):
+        torch.manual_seed(seed + k)
+        net = build_network(protocol.arch, dataset.channels, dataset.num_classes, dataset.image_size,
+                            **protocol.arch_options).to(device)
+        train_classifier(net, labels, labels, config, generator=make_generator(seed + k), augment=images_for,
+                         desc=f"eval (regenerated) {k + 1}/{protocol.num_eval}")
+        accuracies.append(accuracy(net, dataset.test_x, dataset.test_y))
+    return EvalResult(tuple(accuracies), config.lr)

@@ -6,6 +6,8 @@ is labelled with its preset, data source and device; every published number with
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -97,3 +99,18 @@ def paper_value_record(v: PaperValue) -> dict:
     """A published value as run-record data, with its human-readable source."""
     return {"paper": v.paper, "table": v.table, "key": v.key, "mean": v.mean, "std": v.std,
             "cited_from": v.cited_from, "source": v.source}
+
+
+CLAIM_MARKS = {True: "✅ holds", False: "❌ does not hold", None: "— not checkable"}
+CLAIM_VERDICTS = {True: "holds", False: "does not hold", None: "is not checkable here"}
+
+
+def claims_table(claims: Iterable[tuple[str, bool | None, str]]) -> str:
+    """The page's checks as a table: statement, verdict in our numbers, evidence."""
+    return markdown_table(["Claim", "Our numbers", "Evidence"], [(s, CLAIM_MARKS[h], e) for s, h, e in claims])
+
+
+def claims_summary(claims: Iterable[tuple[str, bool | None, str]], record: dict) -> str:
+    """One sentence for a page's text: how many cells ran at which preset and how each check came out."""
+    told = "; ".join(f"{re.sub(r' [(][^()]*[)]$', '', s)} — {CLAIM_VERDICTS[h]}" for s, h, _ in claims)
+    return f"{len(record['metrics']['rows'])} cells at preset {record['preset']}: {told}."

@@ -173,5 +173,6 @@ ARTIFACTS = [
         params=ClassicParams,
         run=run,
         paper_values=classic_page.published_values,
+        claims=classic_page.claims,
     )
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from reprolib import paper_values
+from reprolib import paper_values, report
 from reprolib.coreset import CORESET_METHODS, DISPLAY_NAMES
 from reprolib.report import PAPER_DATASET, cited_note, fmt, markdown_table, published_cell
 
@@ -103,8 +103,7 @@ def claims(record: dict) -> list[tuple[str, bool | None, str]]:
 
 
 def claims_table(record: dict) -> str:
-    mark = {True: "✅ holds", False: "❌ does not hold", None: "— not checkable"}
-    return markdown_table(["Claim", "Our numbers", "Evidence"], [(s, mark[h], e) for s, h, e in claims(record)])
+    return report.claims_table(claims(record))
 
 
 def figure(records: dict[str, dict]):
@@ -136,9 +135,4 @@ def figure(records: dict[str, dict]):
 
 
 def summary(record: dict) -> str:
-    """One sentence for the page text: what ran and how the checks came out."""
-    checks = claims(record)
-    verdicts = {True: "holds", False: "does not hold", None: "is not checkable here"}
-    told = "; ".join(f"{s.split(' (')[0].lower()} — {verdicts[h]}" for s, h, _ in checks)
-    datasets = ", ".join(dict.fromkeys(r["dataset"] for r in record["metrics"]["rows"]))
-    return f"{len(record['metrics']['rows'])} cells on {datasets} (preset {record['preset']}); {told}."
+    return report.claims_summary(claims(record), record)

@@ -6,7 +6,7 @@ import base64
 import io
 from collections.abc import Iterable, Mapping
 
-from reprolib import paper_values
+from reprolib import paper_values, report
 from reprolib.report import PAPER_DATASET, fmt, markdown_table
 
 PAPER = "gdd_skd"
@@ -14,7 +14,6 @@ GENERATIVE_ROWS = ("CGAN", "DiM", "Ours (No Stand.)", "Ours")
 ORDER_CLAIM = ("Ours", "Ours (No Stand.)", "DiM", "CGAN")  # the paper's ranking, best first
 ELSEWHERE = ("DC", "DSA", "DM", "MTT")  # rows other artifacts may reproduce (picked up by `rows_from_other_records`)
 ARCH_NAMES = {"convnetd3": "ConvNet3", "resnet18": "ResNet18", "alexnet": "AlexNet", "vgg11": "VGG11"}
-MARK = {True: "✅ holds", False: "❌ does not hold", None: "— not checkable"}
 
 
 def table1_values() -> list[paper_values.PaperValue]:
@@ -131,13 +130,11 @@ def claims_table1(record: dict) -> list[tuple[str, bool | None, str]]:
 
 
 def claims_markdown(claims: list[tuple[str, bool | None, str]]) -> str:
-    return markdown_table(["Claim", "Our numbers", "Evidence"], [(s, MARK[h], e) for s, h, e in claims])
+    return report.claims_table(claims)
 
 
 def summary(claims: list[tuple[str, bool | None, str]], record: dict) -> str:
-    verdicts = {True: "holds", False: "does not hold", None: "is not checkable here"}
-    told = "; ".join(f"{s.split(' (')[0]} — {verdicts[h]}" for s, h, _ in claims)
-    return f"{len(record['metrics']['rows'])} cells at preset {record['preset']}: {told}."
+    return report.claims_summary(claims, record)
 
 
 # --------------------------------------------------------------------------------------------- Table 2

@@ -114,3 +114,23 @@ def claims_summary(claims: Iterable[tuple[str, bool | None, str]], record: dict)
     """One sentence for a page's text: how many cells ran at which preset and how each check came out."""
     told = "; ".join(f"{re.sub(r' [(][^()]*[)]$', '', s)} — {CLAIM_VERDICTS[h]}" for s, h, _ in claims)
     return f"{len(record['metrics']['rows'])} cells at preset {record['preset']}: {told}."
+
+
+def published_mean(dataset: str, ipc: int, method: str) -> float | None:
+    """The published mean for one of our datasets, when every paper printing it agrees (else None)."""
+    from reprolib import paper_values
+
+    paper_name = PAPER_DATASET.get(dataset)
+    if paper_name is None:
+        return None
+    means = {v.mean for v in paper_values.find(method=method, dataset=paper_name, ipc=ipc) if v.mean is not None}
+    return means.pop() if len(means) == 1 else None
+
+
+def with_published(rows: Iterable[dict]) -> list[dict]:
+    """Rows with ``dataset``, ``ipc``, ``method``, ``mean`` plus the published mean and Δ = ours − published."""
+    out = []
+    for row in rows:
+        published = published_mean(row["dataset"], row["ipc"], row["method"])
+        out.append({**row, "published": published, "delta": None if published is None else row["mean"] - published})
+    return out

@@ -7,10 +7,10 @@ downloads, then downloads with torchvision; see ``DATASET_NAMES`` and ``dataset_
 from reprolib.data.dataset import Dataset
 from reprolib.data.errors import DatasetCorruptError, DatasetNotFoundError
 from reprolib.data.load import available_sources, load_dataset, load_image_folder
-from reprolib.data.registry import DATASET_NAMES, DatasetInfo, dataset_info
+from reprolib.data.registry import DATASET_NAMES, DatasetInfo, check_ipcs, dataset_info
 from reprolib.data.sources import DataSource
 
 __all__ = [
     "DATASET_NAMES", "DataSource", "Dataset", "DatasetCorruptError", "DatasetInfo", "DatasetNotFoundError",
-    "available_sources", "dataset_info", "load_dataset", "load_image_folder",
+    "available_sources", "check_ipcs", "dataset_info", "load_dataset", "load_image_folder",
 ]

@@ -105,3 +105,16 @@ def dataset_info(name: str) -> DatasetInfo:
         return _INFOS[name]
     except KeyError:
         raise unknown_name(name) from None
+
+
+def check_ipcs(datasets: tuple[str, ...] | list[str], ipcs: tuple[int, ...] | list[int]) -> None:
+    """Raise ValueError unless every dataset exists and every IPC is between 1 and its smallest class."""
+    if not datasets or not ipcs:
+        raise ValueError("give at least one dataset and one ipc")
+    for name in datasets:
+        if name not in DATASET_NAMES and not name.startswith(FOLDER_PREFIX):
+            raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+        smallest = dataset_info(name).train_per_class_min
+        for ipc in ipcs:
+            if not 1 <= ipc <= smallest:
+                raise ValueError(f"ipc={ipc} is impossible for {name}: it must be between 1 and {smallest} (its smallest class)")

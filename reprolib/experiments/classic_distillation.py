@@ -23,7 +23,7 @@ from typing import NamedTuple
 import torch
 
 from reprolib.artifacts import Artifact
-from reprolib.data import DATASET_NAMES, Dataset, dataset_info, load_dataset
+from reprolib.data import Dataset, check_ipcs, load_dataset
 from reprolib.distillation.distribution_matching import DistributionMatchingConfig, distribution_matching
 from reprolib.distillation.gradient_matching import NO_AUGMENT, DSAConfig, GradientMatchingConfig, gradient_matching
 from reprolib.distillation.synthetic import init_synthetic
@@ -51,15 +51,9 @@ class ClassicParams:
     seed: int = 0
 
     def validate(self) -> None:
-        if not self.datasets or not self.ipcs or not self.methods:
-            raise ValueError("datasets, ipcs and methods must each name at least one value")
-        for name in self.datasets:
-            if name not in DATASET_NAMES:
-                raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
-            smallest = dataset_info(name).train_per_class_min
-            for ipc in self.ipcs:
-                if not 1 <= ipc <= smallest:
-                    raise ValueError(f"ipc={ipc} is impossible for {name}: it must be between 1 and {smallest} (its smallest class)")
+        if not self.methods:
+            raise ValueError("methods must name at least one method")
+        check_ipcs(self.datasets, self.ipcs)
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown:
             raise ValueError(f"unknown distillation method(s) {unknown}; choose from {', '.join(METHODS)}")

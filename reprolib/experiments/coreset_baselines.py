@@ -22,7 +22,7 @@ from reprolib.coreset import (
     select_kcenter,
     select_random,
 )
-from reprolib.data import DATASET_NAMES, Dataset, dataset_info, load_dataset
+from reprolib.data import Dataset, check_ipcs, load_dataset
 from reprolib.evaluation import EvalProtocol, EvalResult, evaluate_synthetic
 from reprolib.experiments.context import RunContext
 from reprolib.nets import NETWORK_NAMES, build_network
@@ -53,15 +53,9 @@ class CoresetParams:
     seed: int = 0
 
     def validate(self) -> None:
-        if not self.datasets or not self.ipcs or not self.methods:
-            raise ValueError("datasets, ipcs and methods must each name at least one value")
-        for name in self.datasets:
-            if name not in DATASET_NAMES:
-                raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
-            smallest = dataset_info(name).train_per_class_min
-            for ipc in self.ipcs:
-                if not 1 <= ipc <= smallest:
-                    raise ValueError(f"ipc={ipc} is impossible for {name}: it must be between 1 and {smallest} (its smallest class)")
+        if not self.methods:
+            raise ValueError("methods must name at least one method")
+        check_ipcs(self.datasets, self.ipcs)
         unknown = sorted(set(self.methods) - set(CORESET_METHODS))
         if unknown:
             raise ValueError(f"unknown coreset method(s) {unknown}; choose from {', '.join(CORESET_METHODS)}")

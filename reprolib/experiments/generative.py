@@ -18,7 +18,7 @@ import torch
 
 from reprolib.artifacts import Artifact
 from reprolib.coreset import CORESET_METHODS, DISPLAY_NAMES
-from reprolib.data import DATASET_NAMES, Dataset, dataset_info, load_dataset
+from reprolib.data import Dataset, check_ipcs, dataset_info, load_dataset
 from reprolib.evaluation import EvalProtocol, EvalResult, evaluate_synthetic
 from reprolib.experiments import coreset_baselines as coreset
 from reprolib.experiments.context import RunContext
@@ -56,15 +56,11 @@ class Matching:
 
 
 def _check_datasets(datasets: tuple[str, ...], ipcs: tuple[int, ...]) -> None:
+    check_ipcs(datasets, ipcs)
     for name in datasets:
-        if name not in DATASET_NAMES:
-            raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
         info = dataset_info(name)
         if info.image_size[0] != info.image_size[1]:
             raise ValueError(f"{name}: the generator makes square images, not {info.image_size}")
-        for ipc in ipcs:
-            if not 1 <= ipc <= info.train_per_class_min:
-                raise ValueError(f"ipc={ipc} is impossible for {name}: it must be between 1 and {info.train_per_class_min}")
 
 
 def _check_methods(methods: tuple[str, ...]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from reprolib import paper_values, report
-from reprolib.report import PAPER_DATASET, cited_note, fmt, markdown_table, published_cell
+from reprolib.report import cited_note, fmt, markdown_table, published_cell
 
 METHODS = ("DC", "DSA", "DM")
 RANDOM = "Random real"
@@ -42,22 +42,9 @@ def published_cross_architecture_table() -> str:
     return markdown_table(["Evaluation network", "Method", "Published (CIFAR-10, IPC 10)", "Table"], rows)
 
 
-def _published_mean(dataset: str, ipc: int, method: str) -> float | None:
-    """The published mean for our dataset when the papers agree on one value (else None)."""
-    paper_name = PAPER_DATASET.get(dataset)
-    if paper_name is None or method not in METHODS:
-        return None
-    means = {v.mean for v in paper_values.find(method=method, dataset=paper_name, ipc=ipc) if v.mean is not None}
-    return means.pop() if len(means) == 1 else None
-
-
 def comparison_rows(record: dict) -> list[dict]:
     """Our cells with the published value and Δ = ours − published where the dataset is the same."""
-    rows = []
-    for row in record["metrics"]["rows"]:
-        published = _published_mean(row["dataset"], row["ipc"], row["method"])
-        rows.append({**row, "published": published, "delta": None if published is None else row["mean"] - published})
-    return rows
+    return report.with_published(record["metrics"]["rows"])
 
 
 def ours_table(record: dict) -> str:

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from reprolib import paper_values, report
 from reprolib.coreset import CORESET_METHODS, DISPLAY_NAMES
-from reprolib.report import PAPER_DATASET, cited_note, fmt, markdown_table, published_cell
+from reprolib.report import cited_note, fmt, markdown_table, published_cell
 
 METHODS = tuple(DISPLAY_NAMES[m] for m in CORESET_METHODS)
 
@@ -36,23 +36,9 @@ def published_table() -> str:
     return f"{table}\n\nSources the papers give for these rows — {cited_note(values)}."
 
 
-def _published_mean(dataset: str, ipc: int, method: str) -> float | None:
-    """The published mean for our dataset, when the papers agree on one value (else None)."""
-    paper_name = PAPER_DATASET.get(dataset)
-    if paper_name is None:
-        return None
-    means = {v.mean for v in paper_values.find(method=method, dataset=paper_name, ipc=ipc) if v.mean is not None}
-    return means.pop() if len(means) == 1 else None
-
-
 def comparison_rows(record: dict) -> list[dict]:
     """Our cells with the published value and Δ = ours − published where the dataset is the same."""
-    rows = []
-    for row in record["metrics"]["rows"]:
-        published = _published_mean(row["dataset"], row["ipc"], row["method"])
-        delta = None if published is None else row["mean"] - published
-        rows.append({**row, "published": published, "delta": delta})
-    return rows
+    return report.with_published(record["metrics"]["rows"])
 
 
 def ours_table(record: dict) -> str:

@@ -78,6 +78,7 @@ ARTIFACTS = [
         params=BenchmarkParams,
         run=run,
         paper_values=lambda: page.published_values("ddpp", "table1"),
+        claims=lambda record: page.claims(record, "ddpp", "table1"),
     ),
     Artifact(
         name="iadd-table1",
@@ -87,5 +88,6 @@ ARTIFACTS = [
         params=BenchmarkParams,
         run=run,
         paper_values=lambda: page.published_values("iadd", "table1"),
+        claims=lambda record: page.claims(record, "iadd", "table1"),
     ),
 ]

@@ -84,5 +84,6 @@ ARTIFACTS = [
         params=RuntimeParams,
         run=run,
         paper_values=lambda: page.published_values("iadd", "runtime_text"),
+        claims=page.runtime_claims,
     )
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from reprolib import paper_values
+from reprolib import paper_values, report
 from reprolib.report import PAPER_DATASET, cited_note, fmt, markdown_table
 
 # How each paper prints our method names (DDPP calls itself "Ours"; IADD says "Original Dataset").
@@ -16,7 +16,6 @@ PRINTED = {
     "ddpp": {"DDPP": "Ours", "Full Dataset": "Full Dataset"},
     "iadd": {"Full Dataset": "Original Dataset"},
 }
-MARK = {True: "✅ holds", False: "❌ does not hold", None: "— not checkable"}
 
 
 def published_values(paper: str, table: str) -> list[paper_values.PaperValue]:
@@ -153,14 +152,11 @@ def claims(record: dict, paper: str, table: str) -> list[tuple[str, bool | None,
 
 
 def claims_table(record: dict, paper: str, table: str) -> str:
-    return markdown_table(["Claim", "Our numbers", "Evidence"], [(s, MARK[h], e) for s, h, e in claims(record, paper, table)])
+    return report.claims_table(claims(record, paper, table))
 
 
 def summary(record: dict, paper: str, table: str) -> str:
-    verdicts = {True: "holds", False: "does not hold", None: "is not checkable here"}
-    told = "; ".join(f"{s.split(' (')[0]} — {verdicts[h]}" for s, h, _ in claims(record, paper, table))
-    datasets = ", ".join(dict.fromkeys(r["dataset"] for r in record["metrics"]["rows"]))
-    return f"preset {record['preset']} on {datasets}: {told}."
+    return report.claims_summary(claims(record, paper, table), record)
 
 
 def key_lines(record: dict) -> list[str]:

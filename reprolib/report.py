@@ -111,9 +111,9 @@ def claims_table(claims: Iterable[tuple[str, bool | None, str]]) -> str:
 
 
 def claims_summary(claims: Iterable[tuple[str, bool | None, str]], record: dict) -> str:
-    """One sentence for a page's text: how many cells ran at which preset and how each check came out."""
-    told = "; ".join(f"{re.sub(r' [(][^()]*[)]$', '', s)} — {CLAIM_VERDICTS[h]}" for s, h, _ in claims)
-    return f"{len(record['metrics']['rows'])} cells at preset {record['preset']}: {told}."
+    """One sentence for a page's text: how each check came out at the record's preset."""
+    told = "; ".join(f"{re.sub(r' [(][^()]*[)]$', '', s).rstrip('.')} — {CLAIM_VERDICTS[h]}" for s, h, _ in claims)
+    return f"at preset {record['preset']}: {told}."
 
 
 def published_mean(dataset: str, ipc: int, method: str) -> float | None:

@@ -65,8 +65,17 @@ def sweep(mode: str, names: Sequence[str], preset: str, overrides: Mapping[str, 
     todo = [n for n in names if not (only_missing and is_done(n, preset, overrides))]
     lines = [f"{n}: already done at preset {preset_name(preset)} with these parameters" for n in names if n not in todo]
     if options.executor == "inline":
-        return lines + [job(mode, n, preset, overrides, target) for n in todo]
+        return lines + [_guarded(n, job, mode, n, preset, overrides, target) for n in todo]
     return lines + _submit(mode, todo, preset, dict(overrides), options, target)
+
+
+def _guarded(name: str, fn, *args) -> str:
+    """Run one job; a failure becomes a FAILED line so the other artifacts still run."""
+    try:
+        return fn(*args)
+    except Exception as err:
+        last = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+        return f"{name}: FAILED ({type(err).__name__}: {last})"
 
 
 def _submit(mode: str, names: Sequence[str], preset: str, overrides: dict, options: SweepOptions,
@@ -87,11 +96,7 @@ def _submit(mode: str, names: Sequence[str], preset: str, overrides: dict, optio
         batch_size = len(pending) if options.executor == "slurm" else options.jobs
         batch, pending = pending[:batch_size], pending[batch_size:]
         submitted = [executor.submit(_with_env, env, mode, n, preset, overrides, target) for n in batch]
-        for name, handle in zip(batch, submitted):
-            try:
-                lines.append(handle.result())
-            except Exception as err:  # report every failure, keep the others' results
-                lines.append(f"{name}: FAILED ({type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''})")
+        lines += [_guarded(name, handle.result) for name, handle in zip(batch, submitted)]
     return lines
 
 

@@ -50,8 +50,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     target = args.device if args.command == "compute" else args.kernel
     lines = sweep(args.command, _targets(args.artifact), args.preset, _overrides(args.param), options,
                   only_missing=args.missing, target=target)
-    print("\n".join(lines))
-    return 1 if any(": FAILED" in line for line in lines) else 0
+    failed = [line for line in lines if ": FAILED (" in line]
+    print("\n".join(line for line in lines if line not in failed))
+    if failed:
+        print("\n".join(f"reprolib: error: {line}" for line in failed), file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

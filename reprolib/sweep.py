@@ -74,8 +74,9 @@ def _guarded(name: str, fn, *args) -> str:
     try:
         return fn(*args)
     except Exception as err:
-        last = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-        return f"{name}: FAILED ({type(err).__name__}: {last})"
+        lines = str(err).strip().splitlines()
+        message = "\n".join(lines) if len(lines) <= 15 else lines[-1]  # a notebook traceback: its last line
+        return f"{name}: FAILED ({type(err).__name__}: {message})"
 
 
 def _submit(mode: str, names: Sequence[str], preset: str, overrides: dict, options: SweepOptions,

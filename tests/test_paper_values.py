@@ -216,8 +216,8 @@ def test_validation_names_the_problem(over, msg):
 
 
 def _papers_dir():
-    for d in (os.environ.get("REPROLIB_PAPERS_DIR"), Path(__file__).resolve().parents[1] / "shared" / "papers",
-              "/work/shared/papers"):
+    root = Path(__file__).resolve().parents[1]
+    for d in (os.environ.get("REPROLIB_PAPERS_DIR"), root / "shared" / "papers", root.parent / "shared" / "papers"):
         if d and Path(d, "README.md").is_file():
             return Path(d)
     return None

@@ -15,6 +15,14 @@ def isolated_dirs(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def digits():
+    """The embedded scikit-learn digits, loaded once for every test that trains on a real problem."""
+    from reprolib.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
     """The book built once per test session from the committed pages: the path of its html/ folder."""
     import subprocess

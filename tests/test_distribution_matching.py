@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from reprolib.augment import DSA
-from reprolib.data import load_dataset
 from reprolib.distillation import distribution_matching as dm
 from reprolib.distillation.distribution_matching import (
     DistributionMatchingConfig,
@@ -22,11 +21,6 @@ from reprolib.store import ArtifactStore
 
 TINY = {"depth": 2, "width": 32}
 PROTOCOL = EvalProtocol(arch_options=TINY, num_eval=1, epochs=100)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 def _config(**changes):

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 
 from reprolib.augment import DSA
-from reprolib.data import load_dataset
 from reprolib.distillation import gradient_matching as gm
 from reprolib.distillation.gradient_matching import (
     DSAConfig,
@@ -28,11 +27,6 @@ from reprolib.store import ArtifactStore
 
 TINY = {"depth": 2, "width": 32}
 PROTOCOL = EvalProtocol(arch_options=TINY, num_eval=1, epochs=100)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 def _config(cls=GradientMatchingConfig, **changes):

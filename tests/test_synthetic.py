@@ -5,14 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reprolib.data import load_dataset
 from reprolib.distillation.synthetic import init_synthetic
 from reprolib.runtime import make_generator
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 def test_real_init_draws_real_images_of_each_class(digits):

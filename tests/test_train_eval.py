@@ -5,18 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reprolib.data import load_dataset
 from reprolib.evaluation import EvalProtocol, evaluate_synthetic
 from reprolib.nets import build_network
 from reprolib.runtime import make_generator
 from reprolib.train import TrainConfig, accuracy, train_classifier
 
 TINY = {"depth": 2, "width": 16}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
 
 
 def test_lr_schedules():

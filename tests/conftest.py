@@ -22,6 +22,27 @@ def digits():
     return load_dataset("digits")
 
 
+@pytest.fixture
+def spy_dsa():
+    """A DSA class that records, per siamese call, the parameter draw each batch was augmented with
+    (``spy_dsa.calls``); patch it over a module's ``DSA`` to watch what a training loop augments."""
+    from reprolib.augment import DSA
+
+    class SpyDSA(DSA):
+        calls: list[list] = []
+
+        def siamese(self, *batches, generator=None):
+            SpyDSA.calls.append([])
+            return super().siamese(*batches, generator=generator)
+
+        def apply(self, x, params):
+            if SpyDSA.calls:
+                SpyDSA.calls[-1].append((params, len(x)))
+            return super().apply(x, params)
+
+    return SpyDSA
+
+
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
     """The book built once per test session from the committed pages: the path of its html/ folder."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reprolib.augment import DSA
 from reprolib.distillation import distribution_matching as dm
 from reprolib.distillation.distribution_matching import (
     DistributionMatchingConfig,
@@ -43,26 +42,11 @@ def test_loss_is_the_squared_distance_of_class_mean_embeddings(digits):
     assert all(g.abs().sum() > 0 for g in grads)
 
 
-class SpyDSA(DSA):
-    """Records the parameter draw of every augmented batch, grouped by siamese call."""
-
-    calls: list[list] = []
-
-    def siamese(self, *batches, generator=None):
-        SpyDSA.calls.append([])
-        return super().siamese(*batches, generator=generator)
-
-    def apply(self, x, params):
-        SpyDSA.calls[-1].append((params, len(x)))
-        return super().apply(x, params)
-
-
-def test_real_and_synthetic_batch_share_one_augmentation_draw(digits, monkeypatch):
-    SpyDSA.calls = []
-    monkeypatch.setattr(dm, "DSA", SpyDSA)
+def test_real_and_synthetic_batch_share_one_augmentation_draw(digits, monkeypatch, spy_dsa):
+    monkeypatch.setattr(dm, "DSA", spy_dsa)
     distribution_matching(digits, 3, _config(iterations=2))
-    assert len(SpyDSA.calls) == 2 * 10  # iterations x classes
-    for (real_params, n_real), (syn_params, n_syn) in SpyDSA.calls:
+    assert len(spy_dsa.calls) == 2 * 10  # iterations x classes
+    for (real_params, n_real), (syn_params, n_syn) in spy_dsa.calls:
         assert real_params is syn_params and real_params.shared
         assert n_real == 64 and n_syn == 3
 

@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reprolib.augment import DSA
 from reprolib.distillation import gradient_matching as gm
 from reprolib.distillation.gradient_matching import (
     DSAConfig,
@@ -72,26 +71,10 @@ def test_distance_gradient_reaches_the_synthetic_images(digits):
     assert grad.abs().sum() > 0 and torch.isfinite(grad).all()
 
 
-class SpyDSA(DSA):
-    """Records, per siamese call, the parameter draw each batch was augmented with."""
-
-    calls: list[list] = []
-
-    def siamese(self, *batches, generator=None):
-        SpyDSA.calls.append([])
-        return super().siamese(*batches, generator=generator)
-
-    def apply(self, x, params):
-        if SpyDSA.calls:
-            SpyDSA.calls[-1].append((params, len(x)))
-        return super().apply(x, params)
-
-
-def test_dsa_applies_one_shared_draw_to_the_real_and_synthetic_batch(digits, monkeypatch):
-    SpyDSA.calls = []
-    monkeypatch.setattr(gm, "DSA", SpyDSA)
+def test_dsa_applies_one_shared_draw_to_the_real_and_synthetic_batch(digits, monkeypatch, spy_dsa):
+    monkeypatch.setattr(gm, "DSA", spy_dsa)
     gradient_matching(digits, 2, _config(DSAConfig, iterations=1, loops={2: [2, 1]}))
-    siamese = [c for c in SpyDSA.calls if c and c[0][0].shared]
+    siamese = [c for c in spy_dsa.calls if c and c[0][0].shared]
     assert len(siamese) == 2 * 10  # outer steps x classes
     for call in siamese:
         (real_params, n_real), (syn_params, n_syn) = call[:2]
@@ -99,11 +82,10 @@ def test_dsa_applies_one_shared_draw_to_the_real_and_synthetic_batch(digits, mon
         assert n_real == 64 and n_syn == 2
 
 
-def test_dc_uses_no_augmentation(digits, monkeypatch):
-    SpyDSA.calls = []
-    monkeypatch.setattr(gm, "DSA", SpyDSA)
+def test_dc_uses_no_augmentation(digits, monkeypatch, spy_dsa):
+    monkeypatch.setattr(gm, "DSA", spy_dsa)
     gradient_matching(digits, 1, _config(iterations=1))
-    assert not SpyDSA.calls
+    assert not spy_dsa.calls
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ slower for ConvNetD3 on 32×32, so the sequential loop stays until a GPU measure
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -94,15 +95,18 @@ def evaluate_synthetic(
     *,
     lr: float | None = None,
     seed: int = 0,
+    per_batch: Callable[[Tensor, torch.Generator], Tensor] | None = None,
 ) -> EvalResult:
     """Score a small training set ``(images, labels)`` on ``dataset``'s test split.
 
     ``lr`` is the learned step size of methods that learn one (MTT, DDPP, IADD); otherwise the
     protocol's lr is used. Network ``k`` is initialised and trained from seed ``seed + k``.
+    ``per_batch(batch, generator)`` replaces the protocol's DSA step on each minibatch (DiM's
+    regenerate-every-batch evaluation passes labels as ``images`` and generates them there).
     """
     device = dataset.test_x.device
     images, labels = images.detach().to(device), labels.to(device)
-    augment = DSA(protocol.dsa_strategy) if protocol.dsa else None
+    augment = per_batch if per_batch is not None else DSA(protocol.dsa_strategy) if protocol.dsa else None
     config = protocol.train_config(lr)
     accuracies = []
     for k in range(protocol.num_eval):

@@ -17,11 +17,9 @@ from torch import Tensor
 
 from reprolib.augment import DSA
 from reprolib.data import Dataset
-from reprolib.evaluation import EvalProtocol, EvalResult
+from reprolib.evaluation import EvalProtocol, EvalResult, evaluate_synthetic
 from reprolib.generative.gan import Generator, latent_codes
-from reprolib.nets import build_network
 from reprolib.runtime import make_generator
-from reprolib.train import accuracy, train_classifier
 
 SAMPLING_MODES = ("fixed", "regenerate")
 
@@ -49,27 +47,13 @@ def sample_set(generator: Generator, ipc: int, seed: int) -> tuple[Tensor, Tenso
 
 
 def evaluate_regenerating(generator: Generator, dataset: Dataset, protocol: EvalProtocol, ipc: int, seed: int = 0) -> EvalResult:
-    """DiM's protocol: like ``evaluate_synthetic`` on ``ipc`` images per class, but each minibatch's
-    images are generated afresh for its labels before augmentation.
-
-    The training "set" handed to :func:`train_classifier` is the list of labels; the per-batch hook
-    turns a batch of labels into new generated images and applies DSA.
-    """
-    device = dataset.test_x.device
-    labels = class_labels(dataset.num_classes, ipc, device)
+    """DiM's protocol: :func:`evaluate_synthetic` on ``ipc`` images per class, but each minibatch's
+    images are generated afresh for its labels before augmentation (the "set" is the list of labels)."""
+    labels = class_labels(dataset.num_classes, ipc, dataset.test_x.device)
     dsa = DSA(protocol.dsa_strategy) if protocol.dsa else None
 
     def images_for(batch_labels: Tensor, random: torch.Generator) -> Tensor:
         images = generate(generator, batch_labels, random)
         return dsa(images, random) if dsa is not None else images
 
-    config = protocol.train_config()
-    accuracies = []
-    for k in range(protocol.num_eval):
-        torch.manual_seed(seed + k)
-        net = build_network(protocol.arch, dataset.channels, dataset.num_classes, dataset.image_size,
-                            **protocol.arch_options).to(device)
-        train_classifier(net, labels, labels, config, generator=make_generator(seed + k), augment=images_for,
-                         desc=f"eval (regenerated) {k + 1}/{protocol.num_eval}")
-        accuracies.append(accuracy(net, dataset.test_x, dataset.test_y))
-    return EvalResult(tuple(accuracies), config.lr)
+    return evaluate_synthetic(labels, labels, dataset, protocol, seed=seed, per_batch=images_for)

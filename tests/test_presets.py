@@ -85,3 +85,29 @@ def test_user_preset_folder_merges_files_and_refuses_duplicates(tmp_path):
     (folder / "b.yaml").write_text("artifacts:\n  coreset-baselines:\n    ipcs: [4]\n")
     with pytest.raises(PresetError, match="given twice"):
         resolve("coreset-baselines", str(folder))
+
+
+def test_same_as_borrows_another_artifacts_entry_at_the_same_preset(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("artifacts:\n"
+                    "  classic-distillation: {ipcs: [1], dc: {iterations: 3, loops: {1: [1, 1]}}}\n"
+                    "  ddpp-table1:\n"
+                    "    settings: [{dataset: digits, ipc: 1}]\n"
+                    "    classic_methods: [dc]\n"
+                    "    classic: {same_as: classic-distillation, seed: 7}\n")
+    params = resolve("ddpp-table1", str(path))
+    assert params.classic.dc.iterations == 3 and params.classic.ipcs == (1,)  # borrowed
+    assert params.classic.seed == 7  # a key beside same_as overrides the borrowed entry
+    assert resolve("ddpp-table1", str(path), {"classic.dc.iterations": 5}).classic.dc.iterations == 5
+
+
+@pytest.mark.parametrize("reference, message", [
+    ("{same_as: no-such-page}", "same_as: unknown artifact 'no-such-page'"),
+    ("{same_as: [classic-distillation]}", "same_as takes an artifact name"),
+    ("{same_as: ddpp-table1}", "cycle: ddpp-table1 -> ddpp-table1"),
+])
+def test_same_as_rejects_unknown_targets_and_cycles(tmp_path, reference, message):
+    path = tmp_path / "mine.yaml"
+    path.write_text(f"artifacts:\n  ddpp-table1:\n    classic: {reference}\n")
+    with pytest.raises(PresetError, match=message):
+        resolve("ddpp-table1", str(path))

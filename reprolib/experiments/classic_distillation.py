@@ -37,6 +37,23 @@ METHODS = ("dc", "dsa", "dm")
 DISPLAY_NAMES = {"dc": "DC", "dsa": "DSA", "dm": "DM", "random": "Random real"}
 
 
+def validate_methods(methods: tuple[str, ...]) -> None:
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown distillation method(s) {unknown}; choose from {', '.join(METHODS)}")
+
+
+def check_reuse(methods: tuple[str, ...], params: ClassicParams, ipcs) -> None:
+    """For a page that reuses these baselines: known ``methods`` whose configs in ``params`` cover ``ipcs``
+    (checked before compute, like every parameter)."""
+    validate_methods(methods)
+    for method in methods:
+        try:
+            params.config(method).validate(sorted(set(ipcs)))
+        except ValueError as err:
+            raise ValueError(f"classic.{method}: {err}") from err
+
+
 @dataclass(frozen=True)
 class ClassicParams:
     datasets: tuple[str, ...] = ("digits",)
@@ -54,9 +71,7 @@ class ClassicParams:
         if not self.methods:
             raise ValueError("methods must name at least one method")
         check_ipcs(self.datasets, self.ipcs)
-        unknown = sorted(set(self.methods) - set(METHODS))
-        if unknown:
-            raise ValueError(f"unknown distillation method(s) {unknown}; choose from {', '.join(METHODS)}")
+        validate_methods(self.methods)
         if self.dc.augment != NO_AUGMENT:
             raise ValueError(f"dc.augment is {self.dc.augment!r}: DC matches unaugmented images; set it to 'none' (DSA is the augmented method)")
         if self.dsa.augment == NO_AUGMENT:

@@ -20,6 +20,7 @@ from reprolib.artifacts import Artifact
 from reprolib.coreset import CORESET_METHODS, DISPLAY_NAMES
 from reprolib.data import Dataset, check_ipcs, dataset_info, load_dataset
 from reprolib.evaluation import EvalProtocol, EvalResult, evaluate_synthetic
+from reprolib.experiments import classic_distillation as classic
 from reprolib.experiments import coreset_baselines as coreset
 from reprolib.experiments.context import RunContext
 from reprolib.generative import (
@@ -123,6 +124,8 @@ class Table1Params:
     batch_sizes: tuple[int, ...] = (32, 64, 128)  # evaluation batch size for each IPC (paper §3.2)
     methods: tuple[str, ...] = GENERATIVE_METHODS
     coreset_methods: tuple[str, ...] = CORESET_METHODS
+    classic_methods: tuple[str, ...] = ()  # DC/DSA/DM, learned as on the classic-distillation page
+    classic: classic.ClassicParams = classic.ClassicParams()
     sampling: str = "fixed"
     setup: GenerativeSetup = GenerativeSetup()
     feature_model: coreset.FeatureModel = coreset.FeatureModel()
@@ -140,6 +143,7 @@ class Table1Params:
         unknown = sorted(set(self.coreset_methods) - set(CORESET_METHODS))
         if unknown:
             raise ValueError(f"unknown coreset method(s) {unknown}; choose from {', '.join(CORESET_METHODS)}")
+        classic.check_reuse(self.classic_methods, self.classic, self.ipcs)
         if self.feature_model.arch.lower() not in NETWORK_NAMES:
             raise ValueError(f"unknown feature-model network {self.feature_model.arch!r}; choose one of {', '.join(NETWORK_NAMES)}")
         self.setup.validate()
@@ -161,13 +165,25 @@ def _coreset_rows(params: Table1Params, data: Dataset, ctx: RunContext) -> list[
     return rows
 
 
+def _classic_rows(params: Table1Params, data: Dataset, ctx: RunContext) -> list[dict]:
+    """DC/DSA/DM under this table's protocol, their sets shared with the classic-distillation page."""
+    rows = []
+    for method in params.classic_methods:
+        for ipc, batch in zip(params.ipcs, params.batch_sizes):
+            protocol = replace(params.eval, batch_size=batch)
+            result = classic.evaluate(method, data, ipc, params.classic, ctx, protocol=protocol)
+            rows.append({"dataset": data.name, "method": classic.DISPLAY_NAMES[method], "ipc": ipc,
+                         "kind": "distillation", **result.as_dict()})
+    return rows
+
+
 def run_table1(params: Table1Params, ctx: RunContext) -> dict:
-    """Every (dataset, method, IPC) cell: coreset rows and the four generative rows."""
+    """Every (dataset, method, IPC) cell: coreset rows, DC/DSA/DM and the four generative rows."""
     rows, sources, histories = [], {}, {}
     for name in params.datasets:
         data = load_dataset(name, device=ctx.device)
         sources[name] = data.source.as_dict()
-        rows += _coreset_rows(params, data, ctx)
+        rows += _coreset_rows(params, data, ctx) + _classic_rows(params, data, ctx)
         for method in params.methods:
             run = train_generator(method, data, params.setup, ctx)
             histories[f"{name}/{method}"] = {k: v.tolist() for k, v in run.history.items() if k == "match"}
@@ -198,6 +214,8 @@ class Table2Params:
     ipc: int = 10
     batch_size: int = 64
     methods: tuple[str, ...] = MATCHING_RULES
+    classic_methods: tuple[str, ...] = ()  # the paper's table has DSA
+    classic: classic.ClassicParams = classic.ClassicParams()
     architectures: tuple[EvalArch, ...] = (EvalArch("convnetd3"), EvalArch("resnet18"), EvalArch("alexnet"), EvalArch("vgg11"))
     sampling: str = "fixed"
     setup: GenerativeSetup = GenerativeSetup()
@@ -212,14 +230,21 @@ class Table2Params:
         for a in self.architectures:
             if a.arch.lower() not in NETWORK_NAMES:
                 raise ValueError(f"unknown evaluation network {a.arch!r}; choose one of {', '.join(NETWORK_NAMES)}")
+        classic.check_reuse(self.classic_methods, self.classic, (self.ipc,))
         self.setup.validate()
         self.eval.validate()
 
 
 def run_table2(params: Table2Params, ctx: RunContext) -> dict:
-    """Each generator's IPC-10 set scored by every architecture (trained on it, tested on real data)."""
+    """Each generator's (and DSA's) IPC-10 set scored by every architecture (trained on it, tested on real data)."""
     data = load_dataset(params.dataset, device=ctx.device)
     rows = []
+    for method in params.classic_methods:
+        for a in params.architectures:
+            protocol = replace(params.eval, arch=a.arch, arch_options=dict(a.arch_options), batch_size=params.batch_size)
+            result = classic.evaluate(method, data, params.ipc, params.classic, ctx, protocol=protocol)
+            rows.append({"dataset": data.name, "method": classic.DISPLAY_NAMES[method], "architecture": a.arch,
+                         "arch_options": dict(a.arch_options), "ipc": params.ipc, **result.as_dict()})
     for method in params.methods:
         run = train_generator(method, data, params.setup, ctx)
         for a in params.architectures:

@@ -1,9 +1,10 @@
 """Benchmark tables of trajectory matching: DDPP Table I and IADD Table 1.
 
-Rows: the coreset baselines (recomputed with the coreset-baselines experiment's functions), MTT, DDPP
-and IADD (reproduced on the shared engine), the full training set, and — through
-``trajectory_matching.OTHER_DISTILLERS`` — any other distillation method implemented elsewhere.
-Methods not reproduced (DSA, DM, CAFE, …) are cited from the papers on the page.
+Rows: the coreset baselines (recomputed with the coreset-baselines experiment's functions), DC, DSA
+and DM (learned by the classic-distillation experiment with its own parameters — in the presets
+``classic: {same_as: classic-distillation}`` — so both pages share one stored set per cell), MTT, DDPP
+and IADD (reproduced on the shared engine) and the full training set, all scored with the table's
+protocol. Methods not reproduced (CAFE, EGM, DCC, …) are cited from the papers on the page.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reprolib.artifacts import Artifact
+from reprolib.experiments import classic_distillation as classic
 from reprolib.experiments import coreset_baselines as coreset
 from reprolib.experiments import trajectory_matching as tm
 from reprolib.experiments.context import RunContext
@@ -23,7 +25,8 @@ class BenchmarkParams:
     settings: tuple[tm.Setting, ...] = ()
     methods: tuple[str, ...] = ("mtt", "ddpp")
     coreset_methods: tuple[str, ...] = ("random", "forgetting", "herding")
-    other_methods: tuple[str, ...] = ()
+    classic_methods: tuple[str, ...] = ()  # any of dc, dsa, dm
+    classic: classic.ClassicParams = classic.ClassicParams()
     rules: tm.RuleOptions = tm.RuleOptions()
     feature_model: coreset.FeatureModel = coreset.FeatureModel()
     eval: EvalProtocol = EvalProtocol()
@@ -37,10 +40,7 @@ class BenchmarkParams:
             setting.validate()
         tm.validate_methods(self.methods)
         tm.validate_coreset_methods(self.coreset_methods)
-        missing = [m for m in self.other_methods if m not in tm.OTHER_DISTILLERS]
-        if missing:
-            raise ValueError(f"other_methods {missing} have no implementation registered in "
-                             f"trajectory_matching.OTHER_DISTILLERS (registered: {sorted(tm.OTHER_DISTILLERS) or 'none'})")
+        classic.check_reuse(self.classic_methods, self.classic, [s.ipc for s in self.settings])
         if self.full_dataset_epochs < 0:
             raise ValueError(f"full_dataset_epochs must be ≥ 0 (0 skips the row), got {self.full_dataset_epochs}")
         self.rules.validate()
@@ -55,11 +55,10 @@ def run(params: BenchmarkParams, ctx: RunContext) -> dict:
         protocol = setting.protocol(params.eval)
         rows += tm.coreset_rows(data, setting, params.coreset_methods, params.feature_model, protocol,
                                 params.seed, ctx, features)
-        for name in params.other_methods:
-            images, labels, lr = tm.OTHER_DISTILLERS[name](data, setting.ipc, params.seed, ctx)
-            result = tm.evaluate_images(images, labels, lr, data, protocol, params.seed, ctx)
-            rows.append({"dataset": setting.dataset, "ipc": setting.ipc, "method": name, "reproduced": True,
-                         "status": "ok", **result.as_dict()})
+        for method in params.classic_methods:
+            result = classic.evaluate(method, data, setting.ipc, params.classic, ctx, protocol=protocol)
+            rows.append({"dataset": setting.dataset, "ipc": setting.ipc, "method": classic.DISPLAY_NAMES[method],
+                         "reproduced": True, "status": "ok", **result.as_dict()})
         for method in params.methods:
             rows.append(tm.trajectory_row(method, setting, params.rules, params.eval, data, params.seed, ctx))
         if params.full_dataset_epochs and setting.dataset not in full_done:

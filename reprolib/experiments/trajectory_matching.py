@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -32,13 +31,6 @@ from reprolib.train import embed
 CODE_VERSION = 1  # bump when a change here alters distilled sets or scores
 
 METHODS = tuple(METHOD_RULES)  # mtt, ddpp, iadd
-
-OtherDistiller = Callable[[Dataset, int, int, RunContext], tuple[Tensor, Tensor, float | None]]
-OTHER_DISTILLERS: dict[str, OtherDistiller] = {}
-"""Hook for distillation methods implemented elsewhere (DC / DSA / DM, issue 4): register
-``OTHER_DISTILLERS["DSA"] = fn(data, ipc, seed, ctx) -> (images, labels, lr or None)`` and name the
-method in a benchmark's ``other_methods``; its row is then reproduced with the same evaluation protocol
-instead of cited."""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,10 @@
 A preset file maps artifact names to parameter values. An experiment's parameters are a frozen
 dataclass; :func:`resolve` builds it from the preset plus explicit overrides, rejecting unknown keys,
 wrong types and impossible values before any computation starts.
+
+A section may borrow another artifact's parameters at the same preset: ``classic: {same_as:
+classic-distillation}`` stands for that artifact's whole entry (other keys beside ``same_as`` override
+it), so a table that reuses another page's method and cache never repeats its hyper-parameters.
 """
 
 from __future__ import annotations
@@ -75,6 +79,31 @@ def preset_values(preset: str, artifact: str) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise PresetError(f"preset {preset!r}: the entry for {artifact!r} must be a mapping of parameters")
     return values
+
+
+def expand_references(values: Any, preset: str, seen: tuple[str, ...] = ()) -> Any:
+    """``values`` with every ``{same_as: ARTIFACT, ...}`` mapping replaced by ARTIFACT's entry at
+    ``preset`` merged with the mapping's other keys (references may nest; a cycle is an error)."""
+    if isinstance(values, list):
+        return [expand_references(v, preset, seen) for v in values]
+    if not isinstance(values, Mapping):
+        return values
+    values = {k: expand_references(v, preset, seen) for k, v in values.items()}
+    if "same_as" not in values:
+        return values
+    target = values.pop("same_as")
+    if not isinstance(target, str):
+        raise PresetError(f"preset {preset!r}: same_as takes an artifact name, got {target!r}")
+    if target in seen:
+        raise PresetError(f"preset {preset!r}: same_as references form a cycle: {' -> '.join((*seen, target))}")
+    from reprolib.artifacts import get_artifact
+
+    try:
+        get_artifact(target)
+    except KeyError as err:
+        raise PresetError(f"preset {preset!r}: same_as: {err.args[0]}") from None
+    borrowed = expand_references(preset_values(preset, target), preset, (*seen, target))
+    return merge(borrowed, values)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -159,7 +188,7 @@ def resolve(artifact: str, preset: str = "smoke", overrides: Mapping[str, Any] |
     from reprolib.artifacts import get_artifact
 
     spec = get_artifact(artifact)
-    values = merge(preset_values(preset, artifact), overrides or {})
+    values = merge(expand_references(preset_values(preset, artifact), preset, (artifact,)), overrides or {})
     params = build(spec.params, values, f"{artifact} @ {preset_name(preset)}")
     try:
         params.validate()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reprolib.artifacts import artifacts, get_artifact
-from reprolib.presets import PresetError, parse_override
+from reprolib.presets import PresetError, load_preset, parse_override
 from reprolib.records import read_records
 
 
@@ -22,9 +22,14 @@ def _overrides(pairs: Sequence[str]) -> dict:
     return dict(parse_override(p) for p in pairs)
 
 
-def _targets(name: str) -> list[str]:
+def _targets(name: str, preset: str) -> list[str]:
+    """``all``: every artifact the preset gives parameters for (the built-in presets list every one)."""
     if name == "all":
-        return list(artifacts())
+        listed = load_preset(preset)["artifacts"]
+        found = [a for a in artifacts() if a in listed]
+        if not found:
+            raise PresetError(f"preset {preset!r} lists no artifact, so 'all' is empty; add entries under 'artifacts:'")
+        return found
     get_artifact(name)
     return [name]
 
@@ -48,7 +53,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     slurm = dict(parse_override(p) for p in args.slurm)
     options = SweepOptions(executor=args.executor, jobs=args.jobs, folder=Path(args.jobs_folder), slurm=slurm)
     target = args.device if args.command == "compute" else args.kernel
-    lines = sweep(args.command, _targets(args.artifact), args.preset, _overrides(args.param), options,
+    lines = sweep(args.command, _targets(args.artifact, args.preset), args.preset, _overrides(args.param), options,
                   only_missing=args.missing, target=target)
     failed = [line for line in lines if ": FAILED (" in line]
     print("\n".join(line for line in lines if line not in failed))

@@ -11,10 +11,34 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from reprolib.store import ArtifactStore
 
-ARGS = ["-m", "reprolib", "compute", "coreset-baselines", "--device", "cpu",
-        "-p", "ipcs=[1,5,10]", "-p", "eval.num_eval=2", "-p", "eval.epochs=30", "-p", "feature_model.train.epochs=3"]
+COMPUTE = [sys.executable, "-m", "reprolib", "compute"]
+CORESET = [*COMPUTE, "coreset-baselines", "--device", "cpu",
+           "-p", "ipcs=[1,5,10]", "-p", "eval.num_eval=2", "-p", "eval.epochs=30", "-p", "feature_model.train.epochs=3"]
+# three short teachers, then MTT and DDPP with a checkpoint every 2 of their 12 iterations
+TRAJECTORY = [*COMPUTE, "ddpp-table1", "--device", "cpu", "-p",
+              "settings=[{dataset: digits, ipc: 1, teachers: {arch: convnet, arch_options: {depth: 2, width: 16}, "
+              "num_teachers: 3, epochs: 6, batch_size: 128}, match: {iterations: 12, syn_steps: 4, expert_epochs: 1, "
+              "max_start_epoch: 3, lr_img: 100.0, lr_lr: 1.0e-5, lr_init: 0.01, checkpoint_every: 2}}]",
+              "-p", "methods=[mtt, ddpp]", "-p", "coreset_methods=[random]", "-p", "classic_methods=[]",
+              "-p", "full_dataset_epochs=0", "-p", "eval.num_eval=1", "-p", "eval.epochs=10"]
+TINY_SWEEP = """artifacts:
+  coreset-baselines:
+    ipcs: [1]
+    methods: [random, herding]
+    feature_model: {arch: convnet, arch_options: {depth: 2, width: 8}, train: {epochs: 2}}
+    eval: {arch: convnet, arch_options: {depth: 2, width: 8}, num_eval: 1, epochs: 5}
+  classic-distillation:
+    ipcs: [1]
+    methods: [dc, dm]
+    dc: {iterations: 3, loops: {1: [1, 1]}, batch_real: 32, init: real, arch: convnet, arch_options: {depth: 2, width: 8}}
+    dm: {iterations: 6, batch_real: 32, arch: convnet, arch_options: {depth: 2, width: 8}}
+    eval: {arch: convnet, arch_options: {depth: 2, width: 8}, num_eval: 1, epochs: 5}
+    checkpoint_every: 1
+"""
 
 
 def _env(tmp: Path, name: str) -> dict:
@@ -22,36 +46,95 @@ def _env(tmp: Path, name: str) -> dict:
             "REPROLIB_PROGRESS": "0"}
 
 
-def _metrics(tmp: Path, name: str) -> list:
-    record = json.loads((tmp / f"results-{name}" / "smoke" / "coreset-baselines.json").read_text())
-    return record["metrics"]["rows"]
+def _without_timings(value):
+    """A record's metrics minus what differs between identical runs (wall-clock timings, the device text)."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if "seconds" not in k and k != "timed_on"}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
 
 
-def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
-    reference = subprocess.run([sys.executable, *ARGS], env=_env(tmp_path, "ref"), capture_output=True, text=True, timeout=600)
-    assert reference.returncode == 0, reference.stderr[-3000:]
+def _records(tmp: Path, name: str) -> dict:
+    folder = tmp / f"results-{name}"
+    return {p.stem: _without_timings(json.loads(p.read_text())["metrics"]) for p in sorted(folder.rglob("*.json"))}
 
-    env = _env(tmp_path, "killed")
-    victim = subprocess.Popen([sys.executable, *ARGS], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # kill it at a random point after its first scored cell: some evaluations stored, the rest not
-    cache, deadline = tmp_path / "cache-killed" / "evaluation", time.monotonic() + 300
-    while not list(cache.rglob("*.sha256")) and time.monotonic() < deadline and victim.poll() is None:
-        time.sleep(0.02)
-    time.sleep(random.Random(0).uniform(0.0, 0.5))
-    victim.send_signal(signal.SIGKILL)
+
+def _run(args: list[str], env: dict) -> None:
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _kill_when(args: list[str], env: dict, marker: Path, pattern: str, delay: float) -> None:
+    """Start ``args`` in its own process group and SIGKILL the whole group ``delay`` s after a file
+    matching ``pattern`` appears under ``marker`` (or when it exits first)."""
+    victim = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not list(marker.rglob(pattern)) and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.01)
+    time.sleep(delay)
+    try:
+        os.killpg(victim.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     victim.wait(60)
-    assert not (tmp_path / "results-killed" / "smoke" / "coreset-baselines.json").exists()
 
-    # whatever the kill left in the cache is either a complete, checksummed artifact or ignored
-    store = ArtifactStore(tmp_path / "cache-killed")
-    for path in (tmp_path / "cache-killed").rglob("*.pt"):
+
+def _no_partial_artifact_is_readable(cache: Path) -> None:
+    """Whatever a kill left is a complete, checksummed artifact or a stray file the store ignores."""
+    for path in cache.rglob("*.pt"):
         digest_file = path.with_suffix(".sha256")
         assert not digest_file.exists() or len(digest_file.read_text()) == 64
 
-    resumed = subprocess.run([sys.executable, *ARGS], env=env, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert _metrics(tmp_path, "killed") == _metrics(tmp_path, "ref")
-    assert store.root.exists()
+
+def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
+    _run(CORESET, _env(tmp_path, "ref"))
+    env = _env(tmp_path, "killed")
+    # kill it at a random point after its first scored cell: some evaluations stored, the rest not
+    _kill_when(CORESET, env, tmp_path / "cache-killed" / "evaluation", "*.sha256", random.Random(0).uniform(0.0, 0.5))
+    assert not (tmp_path / "results-killed" / "smoke" / "coreset-baselines.json").exists()
+    _no_partial_artifact_is_readable(tmp_path / "cache-killed")
+    _run(CORESET, env)
+    assert _records(tmp_path, "killed") == _records(tmp_path, "ref") != {}
+
+
+@pytest.fixture(scope="module")
+def trajectory_reference(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("trajectory")
+    _run(TRAJECTORY, _env(tmp, "ref"))
+    return _records(tmp, "ref")
+
+
+@pytest.mark.parametrize("stage, pattern, delay", [
+    ("teacher-trajectory", "*.sha256", 0.0),  # after the first of three teachers is stored
+    ("distilled-set.checkpoint", "*.sha256", random.Random(1).uniform(0.0, 0.3)),  # mid-distillation
+])
+def test_killed_teacher_training_or_distillation_resumes_to_the_same_record(tmp_path, trajectory_reference, stage,
+                                                                          pattern, delay):
+    env = _env(tmp_path, "killed")
+    _kill_when(TRAJECTORY, env, tmp_path / "cache-killed" / stage, pattern, delay)
+    assert not (tmp_path / "results-killed").exists()
+    teachers = len(list((tmp_path / "cache-killed" / "teacher-trajectory").rglob("*.sha256")))
+    assert teachers < 3 if stage == "teacher-trajectory" else teachers == 3, f"killed at the wrong point ({teachers} teachers)"
+    _no_partial_artifact_is_readable(tmp_path / "cache-killed")
+    _run(TRAJECTORY, env)
+    assert _records(tmp_path, "killed") == trajectory_reference
+    assert not list((tmp_path / "cache-killed").glob("*.checkpoint/*.pt")), "a finished run leaves no checkpoint behind"
+
+
+def test_killed_sweep_reruns_only_what_is_missing_to_the_same_records(tmp_path):
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(TINY_SWEEP)
+    sweep = [*COMPUTE, "all", "--preset", str(preset), "--device", "cpu"]
+    _run(sweep, _env(tmp_path, "ref"))
+    env = _env(tmp_path, "killed")
+    local = [*sweep, "--executor", "local", "--jobs", "2", "--jobs-folder", str(tmp_path / "jobs")]
+    _kill_when(local, env, tmp_path / "cache-killed", "*.sha256", random.Random(2).uniform(0.0, 1.0))
+    _no_partial_artifact_is_readable(tmp_path / "cache-killed")
+    done = subprocess.run([*sweep, "--missing"], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _records(tmp_path, "killed") == _records(tmp_path, "ref")
+    assert set(_records(tmp_path, "ref")) == {"coreset-baselines", "classic-distillation"}
 
 
 def test_malformed_preset_and_missing_data_fail_cleanly(tmp_path):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from reprolib.artifacts import artifacts
-from reprolib.presets import BUILTIN_PRESETS, PresetError, merge, parse_override, resolve
+from reprolib.presets import BUILTIN_PRESETS, PresetError, load_preset, merge, parse_override, resolve
 
 
 @pytest.mark.parametrize("preset", BUILTIN_PRESETS)
 @pytest.mark.parametrize("artifact", sorted(artifacts()))
-def test_every_builtin_preset_resolves_every_artifact(artifact, preset):
-    params = resolve(artifact, preset)
-    assert params is not None
+def test_every_builtin_preset_lists_and_resolves_every_artifact(artifact, preset):
+    # listed, so `reprolib run all --preset P` covers it and no artifact silently runs at its defaults
+    assert artifact in load_preset(preset)["artifacts"], f"presets/{preset}/ has no entry for {artifact}"
+    assert resolve(artifact, preset) is not None
 
 
 def test_overrides_win_and_dotted_keys_reach_sections():

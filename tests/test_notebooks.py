@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from reprolib.artifacts import artifacts
+from reprolib.artifacts import artifacts, get_artifact
 from reprolib.records import project_root
 from reprolib.runner import notebook_paths
 
@@ -42,6 +42,15 @@ def test_templates_have_no_outputs_and_a_parameters_cell(path):
     assert not any(c.outputs or c.execution_count for c in code), "strip outputs from templates"
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "preset" in tagged[0].source and "overrides" in tagged[0].source
+
+
+@pytest.mark.parametrize("name", sorted(artifacts()))
+def test_every_page_says_how_to_rerun_it(name):
+    """Both forms of the rerun command: the library's and plain papermill on the template."""
+    template, _ = notebook_paths(name)
+    text = "".join(c.source for c in nbformat.read(template, as_version=4).cells if c.cell_type == "markdown")
+    assert f"reprolib run {name} " in text
+    assert f"papermill notebooks/{get_artifact(name).notebook} " in text
 
 
 @pytest.mark.parametrize("name", sorted(artifacts()))

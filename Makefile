@@ -32,5 +32,11 @@ html: install
 test: install
 	$(PY) -m pytest
 
+# The benchmark suite (bench/): BENCH_SIZE=ci (minutes on a CPU) or full (the issue's shapes, for a GPU);
+# writes bench/results/<device>-<size>.json and regenerates book/performance.md.
+BENCH_SIZE ?= ci
+bench: install
+	$(PY) -m bench run --size $(BENCH_SIZE)
+
 clean:
 	rm -rf _build $(VENV)

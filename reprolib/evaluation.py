@@ -5,9 +5,12 @@ Train ``num_eval`` freshly initialised networks on a small (distilled or selecte
 epochs, DSA augmentation on every batch, and report test accuracy mean ± std (population std, as
 the reference code's ``np.std``) over the networks.
 
-The networks are trained one after another. Training them together (``torch.func.vmap`` over stacked
-parameters) was measured on the 2-core CPU: 1.1× slower for a width-32 ConvNet on 8×8 digits and 3×
-slower for ConvNetD3 on 32×32, so the sequential loop stays until a GPU measurement says otherwise.
+The networks are trained one after another by default; ``batched=True`` trains them together
+(:func:`reprolib.train.train_classifiers`, ``torch.func.vmap`` over stacked parameters), equal to float
+tolerance. Which is faster depends on the device and the network: ``python -m bench`` measures both
+(the book's Performance page shows the latest numbers). On the 2-core CPU batching is slower, for
+ConvNetD3 on 32×32 images and for the smoke preset's small ConvNet alike, so the sequential loop stays
+the default.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from reprolib.augment import DEFAULT_STRATEGY, DSA
 from reprolib.data import Dataset
 from reprolib.nets import NETWORK_NAMES, build_network
 from reprolib.runtime import make_generator
-from reprolib.train import TrainConfig, accuracy, train_classifier
+from reprolib.train import TrainConfig, accuracy, train_classifier, train_classifiers
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ def evaluate_synthetic(
     lr: float | None = None,
     seed: int = 0,
     per_batch: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+    batched: bool = False,
 ) -> EvalResult:
     """Score a small training set ``(images, labels)`` on ``dataset``'s test split.
 
@@ -103,19 +107,23 @@ def evaluate_synthetic(
     protocol's lr is used. Network ``k`` is initialised and trained from seed ``seed + k``.
     ``per_batch(batch, generator)`` replaces the protocol's DSA step on each minibatch (DiM's
     regenerate-every-batch evaluation passes labels as ``images`` and generates them there).
+    ``batched`` trains the networks together (same random streams, equal to float tolerance).
     """
     device = dataset.test_x.device
     images, labels = images.detach().to(device), labels.to(device)
     augment = per_batch if per_batch is not None else DSA(protocol.dsa_strategy) if protocol.dsa else None
     config = protocol.train_config(lr)
-    accuracies = []
-    for k in range(protocol.num_eval):
+
+    def build(k: int) -> torch.nn.Module:
         torch.manual_seed(seed + k)
-        net = build_network(
+        return build_network(
             protocol.arch, dataset.channels, dataset.num_classes, dataset.image_size, **protocol.arch_options
         ).to(device)
-        train_classifier(
-            net, images, labels, config, generator=make_generator(seed + k), augment=augment, desc=f"eval {k + 1}/{protocol.num_eval}"
-        )
-        accuracies.append(accuracy(net, dataset.test_x, dataset.test_y))
-    return EvalResult(tuple(accuracies), config.lr)
+
+    if batched:
+        nets = train_classifiers([build(k) for k in range(protocol.num_eval)], images, labels, config,
+                                 generators=[make_generator(seed + k) for k in range(protocol.num_eval)], augment=augment)
+    else:
+        nets = [train_classifier(build(k), images, labels, config, generator=make_generator(seed + k), augment=augment,
+                                 desc=f"eval {k + 1}/{protocol.num_eval}") for k in range(protocol.num_eval)]
+    return EvalResult(tuple(accuracy(net, dataset.test_x, dataset.test_y) for net in nets), config.lr)

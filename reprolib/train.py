@@ -2,17 +2,21 @@
 
 One loop serves every place that trains a network on data: teachers, full-data baselines, the model
 that coreset selection reads features from, dataset pruning, and the evaluation of distilled sets.
+:func:`train_classifiers` is the same loop for several networks of one architecture at once (one
+vectorised step for all of them), for the places that train many: teachers and evaluation networks.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call, grad, stack_module_state, vmap
 
 from reprolib.runtime import progress
 
@@ -88,6 +92,77 @@ def train_classifier(
                 on_batch(idx, logits.detach(), yb)
     net.eval()
     return net
+
+
+EpochHook = Callable[[int, dict[str, Tensor]], None]
+"""Called after each epoch of :func:`train_classifiers` with (epoch, stacked parameters ``[K, ...]`` by name)."""
+
+
+def train_classifiers(
+    nets: Sequence[nn.Module],
+    x: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    *,
+    generators: Sequence[torch.Generator],
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+    on_epoch: EpochHook | None = None,
+) -> list[nn.Module]:
+    """Train ``nets`` (one architecture, no buffers) together; network k as :func:`train_classifier`
+    would with ``generators[k]``, to float tolerance; returns ``nets``, trained in place.
+
+    Each network keeps its own batch order and augmentation draws (so the random streams are those of
+    the sequential loop); the forward/backward passes of all networks run as one ``torch.func.vmap``
+    over their stacked parameters, and the SGD update is torch.optim.SGD's, applied to the stack.
+    """
+    if len(nets) != len(generators) or not nets:
+        raise ValueError(f"give one generator per network; got {len(nets)} networks, {len(generators)} generators")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"training data must be non-empty with one label per image; got {len(x)} images, {len(y)} labels")
+    if any(list(net.buffers()) for net in nets):
+        raise ValueError("batched training needs networks without buffers (BatchNorm keeps running statistics); "
+                         "train such networks one at a time with train_classifier")
+    params, _ = stack_module_state(list(nets))
+    params = {name: p.detach() for name, p in params.items()}
+    base = copy.deepcopy(nets[0]).to("meta").train()
+
+    def loss(p: dict[str, Tensor], xb: Tensor, yb: Tensor) -> Tensor:
+        return F.cross_entropy(functional_call(base, p, (xb,)), yb)
+
+    step_gradients = vmap(grad(loss))
+    momenta: dict[str, Tensor] = {}
+    for epoch in progress(range(config.epochs), desc="train (batched)"):
+        lr = config.lr_at(epoch)
+        orders = [torch.randperm(len(x), generator=g).to(x.device) for g in generators]
+        for start in range(0, len(x), config.batch_size):
+            batches = [order[start : start + config.batch_size] for order in orders]
+            xb = torch.stack([augment(x[i], g) if augment is not None else x[i] for i, g in zip(batches, generators)])
+            yb = torch.stack([y[i] for i in batches])
+            _sgd_update(params, step_gradients(params, xb, yb), momenta, lr, config.momentum, config.weight_decay)
+        if on_epoch is not None:
+            on_epoch(epoch, params)
+    with torch.no_grad():
+        for k, net in enumerate(nets):
+            for name, p in net.named_parameters():
+                p.copy_(params[name][k])
+            net.eval()
+    return list(nets)
+
+
+def _sgd_update(params: dict[str, Tensor], grads: dict[str, Tensor], momenta: dict[str, Tensor], lr: float,
+                momentum: float, weight_decay: float) -> None:
+    """torch.optim.SGD's step (no dampening, no Nesterov), in place on ``params`` and ``momenta``."""
+    for name, p in params.items():
+        d = grads[name]
+        if weight_decay:
+            d = d.add(p, alpha=weight_decay)
+        if momentum:
+            if name not in momenta:
+                momenta[name] = d.clone()
+            else:
+                momenta[name].mul_(momentum).add_(d)
+            d = momenta[name]
+        p.add_(d, alpha=-lr)
 
 
 @torch.no_grad()

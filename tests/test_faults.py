@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from reprolib.store import ArtifactStore
 
 COMPUTE = [sys.executable, "-m", "reprolib", "compute"]
 CORESET = [*COMPUTE, "coreset-baselines", "--device", "cpu",

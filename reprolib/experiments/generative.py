@@ -10,8 +10,6 @@ scored by the one evaluation protocol with the paper's batch size for each IPC (
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -27,6 +25,7 @@ from reprolib.generative import (
     MATCHING_RULES, RULE_NAMES, SAMPLING_MODES, GANConfig, GeneratorRun, evaluate_regenerating, sample_set,
     train_cgan, train_matching,
 )
+from reprolib.image_grid import encode_grid
 from reprolib.nets import NETWORK_NAMES
 from reprolib.pages import generative as page
 from reprolib.train import embed
@@ -274,18 +273,6 @@ class Fig2Params:
         self.setup.validate()
 
 
-def image_grid_png(pixels: torch.Tensor, ipc: int) -> str:
-    """``[C·ipc, ch, H, W]`` images in [0, 1], class-ordered → a base64 PNG grid (a row per class)."""
-    import matplotlib.pyplot as plt
-
-    n, ch, h, w = pixels.shape
-    grid = pixels.view(n // ipc, ipc, ch, h, w).permute(0, 3, 1, 4, 2).reshape((n // ipc) * h, ipc * w, ch)
-    grid = grid.squeeze(-1) if ch == 1 else grid
-    buffer = io.BytesIO()
-    plt.imsave(buffer, grid.clamp(0, 1).cpu().numpy(), cmap="gray" if ch == 1 else None, vmin=0, vmax=1, format="png")
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 def run_fig2(params: Fig2Params, ctx: RunContext) -> dict:
     """IPC images per class of each generator, stored in the record as PNG grids (rows = classes)."""
     sources, images = {}, []
@@ -297,7 +284,7 @@ def run_fig2(params: Fig2Params, ctx: RunContext) -> dict:
             generated, _ = sample_set(run.generator, params.ipc, params.setup.seed)
             pixels = data.denormalise(generated)
             images.append({"dataset": name, "method": METHOD_NAMES[method], "ipc": params.ipc,
-                           "classes": list(data.class_names), "png": image_grid_png(pixels, params.ipc)})
+                           "classes": list(data.class_names), "png": encode_grid(pixels, params.ipc)})
     return {"data_source": sources, "metrics": {"images": images}}
 
 

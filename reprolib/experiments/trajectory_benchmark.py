@@ -55,8 +55,9 @@ def run(params: BenchmarkParams, ctx: RunContext) -> dict:
         protocol = setting.protocol(params.eval)
         rows += tm.coreset_rows(data, setting, params.coreset_methods, params.feature_model, protocol,
                                 params.seed, ctx, features)
-        for method in params.classic_methods:
-            result = classic.evaluate(method, data, setting.ipc, params.classic, ctx, protocol=protocol)
+        for method in params.classic_methods:  # on the data as DC/DSA/DM define it: never ZCA-whitened
+            plain = datasets(setting.dataset, zca=False)
+            result = classic.evaluate(method, plain, setting.ipc, params.classic, ctx, protocol=protocol)
             rows.append({"dataset": setting.dataset, "ipc": setting.ipc, "method": classic.DISPLAY_NAMES[method],
                          "reproduced": True, "status": "ok", **result.as_dict()})
         for method in params.methods:
@@ -64,7 +65,7 @@ def run(params: BenchmarkParams, ctx: RunContext) -> dict:
         if params.full_dataset_epochs and setting.dataset not in full_done:
             rows.append(tm.full_dataset_row(data, setting, protocol, params.full_dataset_epochs, params.seed, ctx))
             full_done.add(setting.dataset)
-    sources = {name: data.source.as_dict() for (name, _), data in datasets.loaded.items()}
+    sources = datasets.sources()
     return {"data_source": sources, "metrics": {"rows": rows}}
 
 

@@ -87,6 +87,10 @@ class DatasetCache:
             self.loaded[(name, zca)] = load_dataset(name, zca=zca, device=self.ctx.device)
         return self.loaded[(name, zca)]
 
+    def sources(self) -> dict[str, dict]:
+        """What a run record says of its data: each loaded dataset's source (with or without ZCA alike)."""
+        return {name: data.source.as_dict() for (name, _), data in self.loaded.items()}
+
 
 def distilled_spec(data: Dataset, setting: Setting, rule: RuleConfig, seed: int) -> dict:
     return {"data": data.spec(), "ipc": setting.ipc, "teachers": asdict(setting.teachers),

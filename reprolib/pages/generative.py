@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Iterable, Mapping
 
 from reprolib import paper_values, report
+from reprolib.image_grid import decode_grid
 from reprolib.report import PAPER_DATASET, fmt, markdown_table
 
 PAPER = "gdd_skd"
@@ -204,7 +203,7 @@ def figure2(records: Mapping[str, dict]):
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.9), squeeze=False)
     plt.close(fig)  # returned for glue/display, not shown a second time
     for ax, (preset, image) in zip(axes[0], panels):
-        ax.imshow(plt.imread(io.BytesIO(base64.b64decode(image["png"])), format="png"), interpolation="nearest")
+        ax.imshow(decode_grid(image["png"]), interpolation="nearest")
         ax.set_title(f"{image['dataset']} · {image['method']} · {preset}", fontsize=9)
         ax.set_yticks([])
         ax.set_xticks([])

@@ -16,11 +16,11 @@ trajectory-matching engine"):
 from reprolib.distillation.trajectory.engine import DistillationDiverged, DistilledSet, MatchConfig, distill
 from reprolib.distillation.trajectory.flat import FlatModel
 from reprolib.distillation.trajectory.rules import RULES, MatchingRule, MTTRule, PrunedRule, RuleConfig, WeightedRule, build_rule
-from reprolib.distillation.trajectory.teachers import TeacherConfig, Trajectories, train_teacher, teacher_trajectories
+from reprolib.distillation.trajectory.teachers import TeacherConfig, Trajectories, train_teacher, train_teachers, teacher_trajectories
 from reprolib.distillation.trajectory.unroll import StepPlan, draw_plan, matching_gradient, unroll
 
 __all__ = [
     "RULES", "DistillationDiverged", "DistilledSet", "FlatModel", "MTTRule", "MatchConfig", "MatchingRule",
     "PrunedRule", "RuleConfig", "StepPlan", "TeacherConfig", "Trajectories", "WeightedRule", "build_rule",
-    "distill", "draw_plan", "matching_gradient", "teacher_trajectories", "train_teacher", "unroll",
+    "distill", "draw_plan", "matching_gradient", "teacher_trajectories", "train_teacher", "train_teachers", "unroll",
 ]

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from reprolib.data.sources import DataSource
+from reprolib.data.splits import stratified_split
 from reprolib.data.zca import Whitening
 
 
@@ -91,6 +92,26 @@ class Dataset:
             std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(-1, 1, 1)
             out = x * std + mean
         return out.clamp(0, 1) if clamp else out
+
+    def validation_split(self, fraction: float = 0.1, seed: int = 0) -> Dataset:
+        """The training set split in two for tuning: ``fraction`` of every class held out as the *test*
+        tensors, the rest as training, so a whole experiment (teachers, distillation, scoring) runs without
+        ever touching the real test set. The split is the seeded, stratified, order-independent one of
+        :func:`~reprolib.data.splits.stratified_split`. Normalisation (and the ZCA fit) stay those of the
+        full training set: unsupervised statistics, which the held-out images shared.
+        """
+        if not 0 < fraction < 1:
+            raise ValueError(f"validation fraction must be in (0, 1), e.g. 0.1; got {fraction}")
+        labels = self.train_y.cpu().numpy()
+        train, held_out = stratified_split([str(i) for i in range(len(labels))], labels, fraction, seed)
+        if min(torch.bincount(torch.as_tensor(labels[held_out]), minlength=self.num_classes)) == 0:
+            raise ValueError(f"a {fraction} validation split leaves some class of {self.name} without images; raise it")
+        train, held_out = (torch.as_tensor(i, device=self.device) for i in (train, held_out))
+        what = f"validation split: {fraction:.0%} of every class of the training set held out (seed {seed}); test set unused"
+        fingerprint = hashlib.sha256(f"{self.source.fingerprint}|validation|{fraction}|{seed}".encode())
+        source = replace(self.source, note=f"{self.source.note} Tuning on a {what}.", fingerprint=fingerprint.hexdigest())
+        return replace(self, source=source, train_x=self.train_x[train], train_y=self.train_y[train],
+                       test_x=self.train_x[held_out], test_y=self.train_y[held_out], val_x=None, val_y=None)
 
     def subset(self, train_per_class: int | None = None, test_total: int | None = None, seed: int = 0) -> Dataset:
         """A stratified random subset for smoke runs: ``train_per_class`` training images of every class and

@@ -31,6 +31,7 @@ class BenchmarkParams:
     feature_model: coreset.FeatureModel = coreset.FeatureModel()
     eval: EvalProtocol = EvalProtocol()
     full_dataset_epochs: int = 0  # 0: no "Full Dataset" row
+    validation: float = 0.0  # > 0: score on this fraction of the training set, held out — for tuning
     seed: int = 0
 
     def validate(self) -> None:
@@ -41,6 +42,8 @@ class BenchmarkParams:
         tm.validate_methods(self.methods)
         tm.validate_coreset_methods(self.coreset_methods)
         classic.check_reuse(self.classic_methods, self.classic, [s.ipc for s in self.settings])
+        if not 0 <= self.validation < 1:
+            raise ValueError(f"validation is the fraction of the training set held out for tuning, in [0, 1); got {self.validation}")
         if self.full_dataset_epochs < 0:
             raise ValueError(f"full_dataset_epochs must be ≥ 0 (0 skips the row), got {self.full_dataset_epochs}")
         self.rules.validate()
@@ -49,8 +52,9 @@ class BenchmarkParams:
 
 def run(params: BenchmarkParams, ctx: RunContext) -> dict:
     """Every row of the benchmark for every setting; the distilled sets go through the shared store."""
-    datasets, rows, features, full_done = tm.DatasetCache(ctx), [], {}, set()
+    datasets, rows, features, full_done = tm.DatasetCache(ctx, params.validation), [], {}, set()
     for setting in params.settings:
+        first = len(rows)
         data = datasets(setting.dataset, setting.zca)
         protocol = setting.protocol(params.eval)
         rows += tm.coreset_rows(data, setting, params.coreset_methods, params.feature_model, protocol,
@@ -65,8 +69,11 @@ def run(params: BenchmarkParams, ctx: RunContext) -> dict:
         if params.full_dataset_epochs and setting.dataset not in full_done:
             rows.append(tm.full_dataset_row(data, setting, protocol, params.full_dataset_epochs, params.seed, ctx))
             full_done.add(setting.dataset)
+        if setting.label:
+            rows[first:] = [row | {"setting": setting.label} for row in rows[first:]]
     sources = datasets.sources()
-    return {"data_source": sources, "metrics": {"rows": rows}}
+    split = f"validation ({params.validation:.0%} of the training set held out)" if params.validation else "test"
+    return {"data_source": sources, "metrics": {"rows": rows, "scored_on": split}}
 
 
 ARTIFACTS = [

@@ -42,6 +42,7 @@ class Setting:
     zca: bool = False
     teachers: TeacherConfig = TeacherConfig()
     match: MatchConfig = MatchConfig()
+    label: str = ""  # tells apart settings of one (dataset, IPC) in tables, e.g. the points of a tuning grid
 
     def validate(self) -> None:
         check_ipcs([self.dataset], [self.ipc])
@@ -77,14 +78,16 @@ def validate_methods(methods: tuple[str, ...]) -> None:
 
 
 class DatasetCache:
-    """Each (dataset, ZCA) loaded once per run, on the run's device."""
+    """Each (dataset, ZCA) loaded once per run, on the run's device; with ``validation`` > 0 the test
+    tensors are that fraction of the training set, held out (tuning never sees the test set)."""
 
-    def __init__(self, ctx: RunContext):
-        self.ctx, self.loaded = ctx, {}
+    def __init__(self, ctx: RunContext, validation: float = 0.0):
+        self.ctx, self.validation, self.loaded = ctx, validation, {}
 
     def __call__(self, name: str, zca: bool) -> Dataset:
         if (name, zca) not in self.loaded:
-            self.loaded[(name, zca)] = load_dataset(name, zca=zca, device=self.ctx.device)
+            data = load_dataset(name, zca=zca, device=self.ctx.device)
+            self.loaded[(name, zca)] = data.validation_split(self.validation) if self.validation else data
         return self.loaded[(name, zca)]
 
     def sources(self) -> dict[str, dict]:

@@ -48,18 +48,24 @@ def _ok(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r.get("status") == "ok"]
 
 
+def where(row: dict) -> str:
+    """The row's dataset, with its setting's label when it has one (settings of a tuning grid)."""
+    return row["dataset"] + (f" · {row['setting']}" if row.get("setting") else "")
+
+
 def ours_table(record: dict, paper: str, table: str) -> str:
     """Rows (dataset, IPC), columns the methods we ran: mean ± std, 'paper x (Δ)' where comparable."""
     rows = record["metrics"]["rows"]
+    scored_on = record["metrics"].get("scored_on", "test")
     methods = list(dict.fromkeys(r["method"] for r in rows if r["method"] != "Full Dataset"))
-    cells = {(r["dataset"], r["ipc"], r["method"]): r for r in rows}
+    cells = {(where(r), r["ipc"], r["method"]): r for r in rows}
     full = {r["dataset"]: r for r in _ok(rows) if r["method"] == "Full Dataset"}
-    keys = list(dict.fromkeys((r["dataset"], r["ipc"]) for r in rows if r["ipc"] is not None))
+    keys = list(dict.fromkeys((where(r), r["dataset"], r["ipc"]) for r in rows if r["ipc"] is not None))
     out = []
-    for dataset, ipc in keys:
-        line = [dataset, ipc]
+    for name, dataset, ipc in keys:
+        line = [name, ipc]
         for method in methods + (["Full Dataset"] if full else []):
-            row = full.get(dataset) if method == "Full Dataset" else cells.get((dataset, ipc, method))
+            row = full.get(dataset) if method == "Full Dataset" else cells.get((name, ipc, method))
             if row is None:
                 line.append("")
                 continue
@@ -68,11 +74,15 @@ def ours_table(record: dict, paper: str, table: str) -> str:
                 continue
             text = fmt(row["mean"], row["std"])
             published = _published(paper, table, dataset, None if method == "Full Dataset" else ipc, method)
-            if published is not None:
+            if published is not None and scored_on == "test":
                 text += f" (paper {published.mean:.1f}, Δ {row['mean'] - published.mean:+.1f})"
             line.append(text)
         out.append(line)
-    return markdown_table(["Dataset", "IPC", *methods, *(["Full Dataset"] if full else [])], out)
+    table_text = markdown_table(["Dataset", "IPC", *methods, *(["Full Dataset"] if full else [])], out)
+    if scored_on != "test":
+        table_text += (f"\n\nA tuning run, scored on a {scored_on}: not comparable with the paper's test "
+                       "accuracies, which are therefore not shown.")
+    return table_text
 
 
 def details_table(record: dict) -> str:
@@ -82,19 +92,19 @@ def details_table(record: dict) -> str:
         if r["method"] not in ("MTT", "DDPP", "IADD"):
             continue
         if r.get("status") != "ok":
-            lines.append([r["dataset"], r["ipc"], r["method"], "diverged", "", "", "", "", r.get("message", "")])
+            lines.append([where(r), r["ipc"], r["method"], "diverged", "", "", "", "", r.get("message", "")])
             continue
         kept = f"{r['kept_fraction_mean']:.3f} (last {r['kept_fraction']:.3f})" if "kept_fraction" in r else ""
         weights = f"{r['weight_mean']:.4f} [{r['weight_min']:.4f}, {r['weight_max']:.4f}]" if "weight_mean" in r else ""
         memory = f"{r['peak_memory_bytes'] / 2**20:.0f} MiB" if r.get("peak_memory_bytes") else "— (CPU)"
-        lines.append([r["dataset"], r["ipc"], r["method"], f"{r['syn_lr']:.4g}", f"{r['final_loss']:.3f}", kept,
+        lines.append([where(r), r["ipc"], r["method"], f"{r['syn_lr']:.4g}", f"{r['final_loss']:.3f}", kept,
                       weights, f"{r['seconds_per_iteration']:.3f}", memory])
     return markdown_table(["Dataset", "IPC", "Method", "learned lr α", "final loss", "kept fraction (mean)",
                            "W mean [min, max]", "s / iteration", "peak memory"], lines)
 
 
 def _means(record: dict) -> dict[tuple, float]:
-    return {(r["dataset"], r["ipc"], r["method"]): r["mean"] for r in _ok(record["metrics"]["rows"])}
+    return {(where(r), r["ipc"], r["method"]): r["mean"] for r in _ok(record["metrics"]["rows"])}
 
 
 def at_least(record: dict, better: str, worse: str) -> tuple[bool | None, str]:
@@ -120,6 +130,8 @@ def _beats_coresets(record: dict, methods: tuple[str, ...]) -> tuple[bool | None
 
 
 def _agrees_with_paper(record: dict, paper: str, table: str, methods: tuple[str, ...]) -> tuple[bool | None, str]:
+    if record["metrics"].get("scored_on", "test") != "test":
+        return None, f"a tuning run, scored on a {record['metrics']['scored_on']}, not on the test set"
     compared = []
     for r in _ok(record["metrics"]["rows"]):
         if r["method"] in methods:
@@ -166,7 +178,7 @@ def key_lines(record: dict) -> list[str]:
     for r in record["metrics"]["rows"]:
         value = fmt(r["mean"], r["std"]) if r.get("status") == "ok" else r.get("status")
         size = "all images" if r["ipc"] is None else f"IPC {r['ipc']}"
-        lines.append(f"{record['preset']} {r['dataset']} {size} {r['method']:<12} {value}")
+        lines.append(f"{record['preset']} {where(r)} {size} {r['method']:<12} {value}")
     return lines
 
 

@@ -32,11 +32,12 @@ class PresetError(ValueError):
 def preset_files(preset: str) -> list[Path]:
     """The YAML files of a preset: a built-in preset is a folder (one file per paper or group of
     artifacts); a user preset is a YAML file, or a folder of them, given by path or by name in
-    ``$REPROLIB_PRESETS``."""
+    ``$REPROLIB_PRESETS``; a single-file preset shipped with the library (``tuning/small-trajectory``)
+    is found by its name."""
     if preset in BUILTIN_PRESETS:
         folder = Path(str(resources.files("reprolib.presets") / preset))
         return sorted(folder.glob("*.yaml"))
-    candidates = [Path(preset).expanduser()]
+    candidates = [Path(preset).expanduser(), Path(str(resources.files("reprolib.presets") / f"{preset}.yaml"))]
     if os.environ.get("REPROLIB_PRESETS"):
         user = Path(os.environ["REPROLIB_PRESETS"]).expanduser()
         candidates = [user / f"{preset}.yaml", user / preset, *candidates]

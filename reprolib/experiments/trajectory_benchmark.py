@@ -35,10 +35,7 @@ class BenchmarkParams:
     seed: int = 0
 
     def validate(self) -> None:
-        if not self.settings:
-            raise ValueError("settings must name at least one (dataset, ipc) setting")
-        for setting in self.settings:
-            setting.validate()
+        tm.validate_settings(self.settings)
         tm.validate_methods(self.methods)
         tm.validate_coreset_methods(self.coreset_methods)
         classic.check_reuse(self.classic_methods, self.classic, [s.ipc for s in self.settings])

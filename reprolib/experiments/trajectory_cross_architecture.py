@@ -130,10 +130,7 @@ class CrossArchParams:
     seed: int = 0
 
     def validate(self) -> None:
-        if not self.settings:
-            raise ValueError("settings must name at least one (dataset, ipc) setting")
-        for setting in self.settings:
-            setting.validate()
+        tm.validate_settings(self.settings)
         if not self.architectures:
             raise ValueError("architectures must name at least one network besides the distillation network, "
                              f"e.g. [{{arch: {PAPER_ARCHITECTURES[0]}}}]")

@@ -60,8 +60,7 @@ class CxrTableParams:
     seed: int = 0
 
     def validate(self) -> None:
-        if not self.settings:
-            raise ValueError("settings must name at least one (dataset, ipc) setting")
+        tm.validate_settings(self.settings)
         datasets = {s.dataset for s in self.settings}
         if len(datasets) > 1:
             raise ValueError(f"a CXR table is one dataset, got settings on {sorted(datasets)}: keep one")
@@ -70,7 +69,6 @@ class CxrTableParams:
             raise ValueError(f"each IPC may appear once in settings, got {ipcs}")
         for setting in self.settings:
             check_cxr_dataset(setting.dataset)
-            setting.validate()
         tm.validate_methods(self.methods)
         if self.full_dataset_epochs < 0:
             raise ValueError(f"full_dataset_epochs must be ≥ 0 (0 skips the row), got {self.full_dataset_epochs}")

@@ -44,10 +44,7 @@ class FigureSets:
     seed: int = 0
 
     def validate(self) -> None:
-        if not self.settings:
-            raise ValueError("settings must name at least one (dataset, ipc) setting: copy the benchmark table's")
-        for setting in self.settings:
-            setting.validate()
+        tm.validate_settings(self.settings, "copy the benchmark table's")
         tm.validate_methods((self.method,))
         self.rules.validate()
 

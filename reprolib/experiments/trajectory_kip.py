@@ -49,10 +49,8 @@ class KipParams:
     seed: int = 0
 
     def validate(self) -> None:
-        if not self.settings:
-            raise ValueError("settings must name at least one (dataset, ipc) setting")
+        tm.validate_settings(self.settings)
         for setting in self.settings:
-            setting.validate()
             if not setting.teachers.arch.lower().startswith("convnet"):
                 raise ValueError(f"the KIP comparison varies a ConvNet's width, but the {setting.dataset} setting "
                                  f"distils on {setting.teachers.arch!r}; use a convnet setting")

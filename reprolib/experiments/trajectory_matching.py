@@ -71,6 +71,14 @@ class RuleOptions:
         RuleConfig("pruned", self.epsilon, self.ratio, self.lr_weight).validate()
 
 
+def validate_settings(settings: tuple[Setting, ...], hint: str = "") -> None:
+    """At least one setting, each valid (``hint`` is added to the empty-list message)."""
+    if not settings:
+        raise ValueError("settings must name at least one (dataset, ipc) setting" + (f": {hint}" if hint else ""))
+    for setting in settings:
+        setting.validate()
+
+
 def validate_methods(methods: tuple[str, ...]) -> None:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from reprolib import paper_values, report
-from reprolib.pages.trajectory_matching import PRINTED
+from reprolib.pages.trajectory_matching import PRINTED, diverged_claim
 from reprolib.report import PAPER_DATASET, cited_note, fmt, markdown_table
 
 TABLE = "table3"
@@ -186,9 +186,8 @@ def claims(record: dict, paper: str) -> list[tuple[str, bool | None, str]]:
     out += [(f"{own}'s margin over {rival} is largest on ResNet18 ({_paper_gain_text(paper, own, rival)})",
              *_largest_on_highlight(record, own, rival)) for rival in rivals]
     out.append(("Our reproduced cells agree with the published ones", *agreement(_compared(record, paper))))
-    diverged = sorted({f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"] if r["status"] == "diverged"})
-    if diverged:
-        out.append(("Every distillation ran to the end", False, "diverged: " + ", ".join(diverged)))
+    out += diverged_claim(sorted({f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"]
+                                  if r["status"] == "diverged"}))
     return out
 
 

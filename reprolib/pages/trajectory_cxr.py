@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from reprolib import paper_values, report
 from reprolib.data.registry import dataset_info
 from reprolib.image_grid import decode_grid
-from reprolib.pages.trajectory_matching import at_least
+from reprolib.pages.trajectory_matching import at_least, diverged_claim
 from reprolib.report import PAPER_DATASET, cited_note, fmt, markdown_table
 
 PAPER_DATA = "covid-cxr"  # our name for the papers' database
@@ -233,7 +233,7 @@ def _diverged(record: dict) -> list[tuple[str, bool | None, str]]:
     rows = record["metrics"].get("rows") or record["metrics"].get("panels", [])
     diverged = [f"{r.get('method', r.get('label'))} IPC {r.get('ipc', record['metrics'].get('ipc'))}" for r in rows
                 if r.get("status") == "diverged"]
-    return [("Every distillation ran to the end", False, "diverged: " + ", ".join(diverged))] if diverged else []
+    return diverged_claim(diverged)
 
 
 def key_lines(record: dict) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from reprolib import report
 from reprolib.image_grid import decode_grid
+from reprolib.pages.trajectory_matching import diverged_claim
 from reprolib.report import markdown_table
 
 # How we read the papers' words (our thresholds, said on the pages).
@@ -30,8 +31,7 @@ def _label(panel: dict) -> str:
 
 
 def _diverged_claim(record: dict) -> list[tuple[str, bool | None, str]]:
-    diverged = [_label(p) for p in record["metrics"]["panels"] if p["status"] != "ok"]
-    return [("Every distillation ran to the end", False, "diverged: " + ", ".join(diverged))] if diverged else []
+    return diverged_claim(_label(p) for p in record["metrics"]["panels"] if p["status"] != "ok")
 
 
 def claims_table(claims: list[tuple[str, bool | None, str]]) -> str:

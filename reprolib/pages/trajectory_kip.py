@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from reprolib import paper_values, report
 from reprolib.pages.trajectory_cross_architecture import agreement
-from reprolib.pages.trajectory_matching import PRINTED, key_lines, published_table as _published_table
+from reprolib.pages.trajectory_matching import PRINTED, diverged_claim, key_lines, published_table as _published_table
 from reprolib.report import PAPER_DATASET, fmt, markdown_table
 
 TABLE = "table2"
@@ -91,9 +91,8 @@ def claims(record: dict, paper: str) -> list[tuple[str, bool | None, str]]:
     compared = [(f"{r['dataset']} IPC {r['ipc']}", r, v) for r in record["metrics"]["rows"] if r["status"] == "ok"
                 for v in [_published(paper, r, printed_name(paper, r))] if v is not None]
     out.append((f"Our row agrees with the paper's {ours}", *agreement(compared)))
-    diverged = [f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"] if r["status"] == "diverged"]
-    if diverged:
-        out.append(("Every distillation ran to the end", False, "diverged: " + ", ".join(diverged)))
+    out += diverged_claim(f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"]
+                          if r["status"] == "diverged")
     return out
 
 

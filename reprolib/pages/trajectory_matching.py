@@ -158,10 +158,15 @@ def claims(record: dict, paper: str, table: str) -> list[tuple[str, bool | None,
         reproduced = ("MTT", "DDPP", "IADD")
     out.append(("Trajectory matching beats every coreset baseline at every IPC", *_beats_coresets(record, reproduced)))
     out.append(("Our reproduced rows agree with the published ones", *_agrees_with_paper(record, paper, table, reproduced)))
-    diverged = [f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"] if r.get("status") == "diverged"]
-    if diverged:
-        out.append(("Every distillation ran to the end", False, "diverged: " + ", ".join(diverged)))
+    out += diverged_claim(f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"]
+                          if r.get("status") == "diverged")
     return out
+
+
+def diverged_claim(diverged) -> list[tuple[str, bool | None, str]]:
+    """The claim every trajectory page adds when some distillation stopped (named in ``diverged``)."""
+    diverged = list(diverged)
+    return [("Every distillation ran to the end", False, "diverged: " + ", ".join(diverged))] if diverged else []
 
 
 def claims_table(record: dict, paper: str, table: str) -> str:

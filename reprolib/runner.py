@@ -7,6 +7,7 @@ template into ``book/`` where the book picks it up.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -88,20 +89,32 @@ def run_notebook(
 ) -> Path:
     """Execute the artifact's notebook template with papermill into the book; returns the output path.
 
-    The parameters are validated first, so a bad value fails here, before a kernel starts.
+    The parameters are validated first, so a bad value fails here, before a kernel starts. The page is
+    replaced only once it executed completely (a failed run leaves ``.<name>.partial`` beside it, with the
+    error, and the previous page intact). On the page the template's default parameters cell is removed
+    from display: papermill's injected cell after it shows the values actually used.
     """
+    import nbformat
     import papermill
 
     resolve(name, preset, overrides)
     template, page = notebook_paths(name)
     output = output or page
     output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")
     papermill.execute_notebook(
         str(template),
-        str(output),
+        str(partial),
         parameters={"preset": preset, "overrides": dict(overrides or {})},
         kernel_name=kernel,
         cwd=str(project_root()),
         progress_bar=False,
     )
+    executed = nbformat.read(partial, as_version=4)
+    for cell in executed.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(executed, partial)
+    os.replace(partial, output)
     return output

@@ -19,7 +19,7 @@ import pytest
 
 from reprolib.artifacts import artifacts, get_artifact
 from reprolib.records import project_root
-from reprolib.runner import notebook_paths
+from reprolib.runner import notebook_paths, run_notebook
 
 ROOT = project_root()
 TEMPLATES = sorted((ROOT / "notebooks").rglob("*.ipynb"))
@@ -61,6 +61,23 @@ def test_book_page_is_the_current_template_executed_at_smoke(name):
     assert _parameters(executed).get("preset") == "smoke"
     sources = lambda nb: [c.source for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]  # noqa: E731
     assert sources(executed) == sources(nbformat.read(template, as_version=4)), f"{page} is stale: run `make book`"
+    defaults = [c for c in executed.cells if "parameters" in c.metadata.get("tags", [])]
+    assert "remove-cell" in defaults[0].metadata["tags"], "the page shows the injected parameters, not the defaults"
+
+
+def test_a_failed_execution_leaves_the_previous_page_intact(tmp_path, monkeypatch):
+    import papermill
+
+    def dies(template, output, **kwargs):
+        Path(output).write_text('{"cells": [')  # what a kernel crash midway leaves
+        raise RuntimeError("kernel died")
+
+    page = tmp_path / "page.ipynb"
+    page.write_text("previous page")
+    monkeypatch.setattr(papermill, "execute_notebook", dies)
+    with pytest.raises(RuntimeError, match="kernel died"):
+        run_notebook("coreset-baselines", "smoke", output=page)
+    assert page.read_text() == "previous page"
 
 
 def _env(tmp_path: Path) -> dict:

@@ -25,7 +25,7 @@ from reprolib.records import project_root
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium; .ci/run installs it)")
 
-PAGES = ["intro.html", "status.html", *(a.notebook.replace(".ipynb", ".html") for a in artifacts().values())]
+PAGES = ["intro.html", "status.html", "performance.html", *(a.notebook.replace(".ipynb", ".html") for a in artifacts().values())]
 
 
 class _Quiet(SimpleHTTPRequestHandler):

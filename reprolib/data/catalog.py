@@ -13,7 +13,7 @@ from reprolib.data.formats import files_signature
 from reprolib.data.raw import RawData
 from reprolib.data.readers import Reader
 from reprolib.data.registry import FOLDER_PREFIX, DatasetInfo, unknown_name
-from reprolib.data.sources import DATA_ENV, DataSource, Search, data_folders, downloads_folder
+from reprolib.data.sources import DATA_ENV, DataSource, Search, data_folders, downloads_folder, portable_location
 from reprolib.store import ArtifactStore
 
 READER_VERSION = 1  # part of the cache key of decoded datasets: bump when reading or decoding changes
@@ -156,7 +156,7 @@ def find_copy(name: str, root: str | Path | None, download: bool) -> tuple[Recip
 
 def read_copy(recipe: Recipe, path: Path) -> tuple[RawData, DataSource]:
     """Read the copy at ``path``; decoded image datasets come from the artifact store after the first time."""
-    where = f"{path} (torchvision download)" if path.is_relative_to(downloads_folder()) else str(path)
+    where = portable_location(path)
     if not recipe.decoded:
         raw, source = recipe.read(path)
         return raw, replace(source, location=where, fingerprint=raw.fingerprint())
@@ -168,7 +168,7 @@ def read_copy(recipe: Recipe, path: Path) -> tuple[RawData, DataSource]:
     spec = {"dataset": recipe.name, "location": str(path.resolve()), "files": files_signature(path),
             "options": recipe.options, "reader": READER_VERSION}
     stored = ArtifactStore.default().cached("dataset", spec, compute)
-    return RawData.from_dict(stored), DataSource(**stored["source"])
+    return RawData.from_dict(stored), replace(DataSource(**stored["source"]), location=where)  # where it is now
 
 
 def read_dataset(name: str, root: str | Path | None = None, download: bool = True) -> tuple[RawData, DataSource]:

@@ -44,6 +44,17 @@ def downloads_folder() -> Path:
     return default_root() / "downloads"
 
 
+def portable_location(path: Path) -> str:
+    """``path`` as a record states it, without this machine's folders: relative to the ``$REPROLIB_DATA``
+    folder or the downloads folder it was found in, else to the home folder, else as it is."""
+    roots = [(folder, f"${DATA_ENV}") for folder in data_folders(None)]
+    roots += [(downloads_folder(), "downloads (torchvision)"), (Path.home(), "~")]
+    for root, name in roots:
+        if path.is_relative_to(root):
+            return f"{name}/{path.relative_to(root).as_posix()}"
+    return str(path)
+
+
 @dataclass
 class Search:
     """The places tried for one dataset, in order, each with why it did not hold a usable copy."""

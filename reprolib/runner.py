@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -101,15 +102,17 @@ def run_notebook(
     template, page = notebook_paths(name)
     output = output or page
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")
-    papermill.execute_notebook(
-        str(template),
-        str(partial),
-        parameters={"preset": preset, "overrides": dict(overrides or {})},
-        kernel_name=kernel,
-        cwd=str(project_root()),
-        progress_bar=False,
-    )
+    partial = output.with_name(f".{output.name}.partial")  # not *.ipynb: the book never picks it up
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The specified file .* does not end in one of", category=UserWarning)
+        papermill.execute_notebook(
+            str(template),
+            str(partial),
+            parameters={"preset": preset, "overrides": dict(overrides or {})},
+            kernel_name=kernel,
+            cwd=str(project_root()),
+            progress_bar=False,
+        )
     executed = nbformat.read(partial, as_version=4)
     for cell in executed.cells:
         tags = cell.metadata.setdefault("tags", [])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -88,6 +88,18 @@ class EvalResult:
 
     def __str__(self) -> str:
         return f"{self.mean:.1f} ± {self.std:.1f} (n={self.n})"
+
+
+@dataclass(frozen=True)
+class EvalNetwork:
+    """One network of a cross-architecture table: a ``reprolib.nets`` name and its options."""
+
+    arch: str
+    arch_options: dict = field(default_factory=dict)
+
+    def protocol(self, base: EvalProtocol, **changes) -> EvalProtocol:
+        """``base`` on this network (with ``changes``): epochs, lr, DSA and the rest stay the one protocol."""
+        return replace(base, arch=self.arch, arch_options=dict(self.arch_options), **changes)
 
 
 def evaluate_synthetic(

@@ -52,8 +52,8 @@ def test_bad_parameters_fail_before_compute(artifact, overrides, message):
 
 
 def test_network_problems_by_image_size():
-    assert all(xa.network_problem(xa.Network(arch), "cifar10") is None for arch in xa.PAPER_ARCHITECTURES)
-    assert xa.network_problem(xa.Network("resnet18", {"norm": "batchnorm"}), "digits") is None
+    assert all(xa.network_problem(xa.EvalNetwork(arch), "cifar10") is None for arch in xa.PAPER_ARCHITECTURES)
+    assert xa.network_problem(xa.EvalNetwork("resnet18", {"norm": "batchnorm"}), "digits") is None
     assert "vgg11" in xa.not_run(resolve("ddpp-table3", "smoke"))
     assert xa.not_run(resolve("ddpp-table3", "paper")) == {}
 
@@ -78,7 +78,7 @@ def test_trajectory_rows_score_the_stored_set_on_every_network(digits, monkeypat
 
     monkeypatch.setattr(tm, "distilled_set", stored)
     base = EvalProtocol(num_eval=1, epochs=2)
-    protocols = [setting.protocol(base), xa.Network("convnet", {"depth": 1, "width": 8}).protocol(base)]
+    protocols = [setting.protocol(base), xa.EvalNetwork("convnet", {"depth": 1, "width": 8}).protocol(base)]
     rows = xa.trajectory_rows("ddpp", setting, tm.RuleOptions(), protocols, digits, 0, RunContext())
     assert asked == [(setting, "pruned")]  # Table I's call: same setting and rule
     assert [(r["arch_options"], r["status"], r["n"]) for r in rows] == [({"depth": 2, "width": 32}, "ok", 1),

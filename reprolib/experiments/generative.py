@@ -17,7 +17,7 @@ import torch
 from reprolib.artifacts import Artifact
 from reprolib.coreset import CORESET_METHODS, DISPLAY_NAMES
 from reprolib.data import Dataset, check_ipcs, dataset_info, load_dataset
-from reprolib.evaluation import EvalProtocol, EvalResult, evaluate_synthetic
+from reprolib.evaluation import EvalNetwork, EvalProtocol, EvalResult, evaluate_synthetic
 from reprolib.experiments import classic_distillation as classic
 from reprolib.experiments import coreset_baselines as coreset
 from reprolib.experiments.context import RunContext
@@ -200,14 +200,6 @@ def run_table1(params: Table1Params, ctx: RunContext) -> dict:
 
 
 @dataclass(frozen=True)
-class EvalArch:
-    """One evaluation architecture of the cross-architecture table."""
-
-    arch: str
-    arch_options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Table2Params:
     dataset: str = "cifar10"
     ipc: int = 10
@@ -215,7 +207,7 @@ class Table2Params:
     methods: tuple[str, ...] = MATCHING_RULES
     classic_methods: tuple[str, ...] = ()  # the paper's table has DSA
     classic: classic.ClassicParams = classic.ClassicParams()
-    architectures: tuple[EvalArch, ...] = (EvalArch("convnetd3"), EvalArch("resnet18"), EvalArch("alexnet"), EvalArch("vgg11"))
+    architectures: tuple[EvalNetwork, ...] = tuple(EvalNetwork(a) for a in ("convnetd3", "resnet18", "alexnet", "vgg11"))
     sampling: str = "fixed"
     setup: GenerativeSetup = GenerativeSetup()
     eval: EvalProtocol = EvalProtocol()
@@ -237,17 +229,16 @@ class Table2Params:
 def run_table2(params: Table2Params, ctx: RunContext) -> dict:
     """Each generator's (and DSA's) IPC-10 set scored by every architecture (trained on it, tested on real data)."""
     data = load_dataset(params.dataset, device=ctx.device)
+    protocols = [(a, a.protocol(params.eval, batch_size=params.batch_size)) for a in params.architectures]
     rows = []
     for method in params.classic_methods:
-        for a in params.architectures:
-            protocol = replace(params.eval, arch=a.arch, arch_options=dict(a.arch_options), batch_size=params.batch_size)
+        for a, protocol in protocols:
             result = classic.evaluate(method, data, params.ipc, params.classic, ctx, protocol=protocol)
             rows.append({"dataset": data.name, "method": classic.DISPLAY_NAMES[method], "architecture": a.arch,
                          "arch_options": dict(a.arch_options), "ipc": params.ipc, **result.as_dict()})
     for method in params.methods:
         run = train_generator(method, data, params.setup, ctx)
-        for a in params.architectures:
-            protocol = replace(params.eval, arch=a.arch, arch_options=dict(a.arch_options), batch_size=params.batch_size)
+        for a, protocol in protocols:
             result = evaluate_generator(run, data, params.ipc, protocol, params.sampling, params.setup.seed, ctx)
             rows.append({"dataset": data.name, "method": METHOD_NAMES[method], "architecture": a.arch,
                          "arch_options": dict(a.arch_options), "ipc": params.ipc, "sampling": params.sampling, **result.as_dict()})

@@ -12,9 +12,8 @@ Nothing is cached here under a spec of its own: distillations and scores go thro
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -23,7 +22,7 @@ from reprolib.artifacts import Artifact
 from reprolib.data import Dataset, dataset_info
 from reprolib.distillation.trajectory import DistillationDiverged
 from reprolib.distillation.trajectory.rules import METHOD_NAMES
-from reprolib.evaluation import EvalProtocol
+from reprolib.evaluation import EvalNetwork, EvalProtocol
 from reprolib.experiments import classic_distillation as classic
 from reprolib.experiments import trajectory_matching as tm
 from reprolib.experiments.context import RunContext
@@ -33,19 +32,7 @@ from reprolib.pages import trajectory_cross_architecture as page
 PAPER_ARCHITECTURES = ("alexnet", "vgg11", "resnet18")  # the other networks of DDPP Table III / IADD Table 3
 
 
-@dataclass(frozen=True)
-class Network:
-    """An evaluation network: a ``reprolib.nets`` name and its options."""
-
-    arch: str
-    arch_options: dict = field(default_factory=dict)
-
-    def protocol(self, base: EvalProtocol) -> EvalProtocol:
-        """``base`` with this network: everything else (epochs, lr, DSA, …) stays the one protocol."""
-        return dataclasses.replace(base, arch=self.arch, arch_options=dict(self.arch_options))
-
-
-def network_problem(network: Network, dataset: str) -> str | None:
+def network_problem(network: EvalNetwork, dataset: str) -> str | None:
     """Why ``network`` cannot score sets of ``dataset`` (None when it can).
 
     Builds it on the meta device (no memory, no compute) at the dataset's image size: a size it cannot
@@ -72,7 +59,7 @@ def network_problem(network: Network, dataset: str) -> str | None:
     return None
 
 
-def check_networks(networks: Sequence[Network], datasets: Sequence[str]) -> None:
+def check_networks(networks: Sequence[EvalNetwork], datasets: Sequence[str]) -> None:
     """ValueError naming the first network that cannot score sets of one of ``datasets``."""
     for dataset in dict.fromkeys(datasets):
         for network in networks:
@@ -81,7 +68,7 @@ def check_networks(networks: Sequence[Network], datasets: Sequence[str]) -> None
                 raise ValueError(problem)
 
 
-def _row(setting: tm.Setting, method: str, distilled_on: Network, protocol: EvalProtocol) -> dict:
+def _row(setting: tm.Setting, method: str, distilled_on: EvalNetwork, protocol: EvalProtocol) -> dict:
     return {"dataset": setting.dataset, "ipc": setting.ipc, "method": method, "reproduced": True,
             "arch": protocol.arch, "arch_options": dict(protocol.arch_options),
             "distilled_arch": distilled_on.arch, "distilled_arch_options": dict(distilled_on.arch_options)}
@@ -91,7 +78,7 @@ def trajectory_rows(method: str, setting: tm.Setting, rules: tm.RuleOptions, pro
                     data: Dataset, seed: int, ctx: RunContext) -> list[dict]:
     """One row per protocol: ``method``'s Table-I distilled set of ``setting`` (from the store) scored with it.
     A diverged distillation gives a 'diverged' row per protocol."""
-    distilled_on = Network(setting.teachers.arch, dict(setting.teachers.arch_options))
+    distilled_on = EvalNetwork(setting.teachers.arch, dict(setting.teachers.arch_options))
     name = METHOD_NAMES[method]
     try:
         found = tm.distilled_set(data, setting, rules.rule(method), seed, ctx)
@@ -110,7 +97,7 @@ def classic_rows(method: str, setting: tm.Setting, params: classic.ClassicParams
                  data: Dataset, ctx: RunContext) -> list[dict]:
     """One row per protocol: the classic-distillation experiment's stored ``method`` set scored with it."""
     config = params.config(method)
-    distilled_on = Network(config.arch, dict(config.arch_options))
+    distilled_on = EvalNetwork(config.arch, dict(config.arch_options))
     rows = []
     for protocol in protocols:
         result = classic.evaluate(method, data, setting.ipc, params, ctx, protocol=protocol)
@@ -124,7 +111,7 @@ class CrossArchParams:
     methods: tuple[str, ...] = ("mtt", "ddpp")
     classic_methods: tuple[str, ...] = ()  # e.g. ("dsa",): reproduced with the classic-distillation experiment
     classic: classic.ClassicParams = classic.ClassicParams()
-    architectures: tuple[Network, ...] = tuple(Network(a) for a in PAPER_ARCHITECTURES)  # besides the distillation network
+    architectures: tuple[EvalNetwork, ...] = tuple(EvalNetwork(a) for a in PAPER_ARCHITECTURES)  # besides the distillation network
     rules: tm.RuleOptions = tm.RuleOptions()
     eval: EvalProtocol = EvalProtocol()
     seed: int = 0
@@ -160,7 +147,7 @@ def not_run(params: CrossArchParams) -> dict[str, str]:
     reasons = {}
     for arch in PAPER_ARCHITECTURES:
         if arch not in chosen:
-            problems = [network_problem(Network(arch), s.dataset) for s in params.settings]
+            problems = [network_problem(EvalNetwork(arch), s.dataset) for s in params.settings]
             reasons[arch] = next((p for p in problems if p), "not in this preset's architectures")
     return reasons
 

@@ -116,6 +116,22 @@ def claims_summary(claims: Iterable[tuple[str, bool | None, str]], record: dict)
     return f"at preset {record['preset']}: {told}."
 
 
+TOLERANCE = " (|Δ| ≤ max(3 points, 2 std))"  # how claim statements name agreement's tolerance
+
+
+def agreement(compared: Iterable[tuple[str, dict, float]], none: str) -> tuple[bool | None, str]:
+    """Whether our rows agree with the published means, each given as (label, our row, published mean):
+    every |Δ| ≤ max(3 points, 2 std of ours), the one tolerance of every page. ``none``: the evidence
+    when nothing is comparable (then the claim is not checkable)."""
+    deltas = [(label, row["mean"] - published, max(3.0, 2 * row["std"])) for label, row, published in compared]
+    if not deltas:
+        return None, none
+    within = sum(abs(delta) <= tolerance for _, delta, tolerance in deltas)
+    label, delta, _ = max(deltas, key=lambda d: abs(d[1]))
+    return within == len(deltas), (f"{within} of {len(deltas)} cells within max(3 points, 2 std); "
+                                   f"largest |Δ| {abs(delta):.1f} at {label}")
+
+
 def published_mean(dataset: str, ipc: int, method: str) -> float | None:
     """The published mean for one of our datasets, when every paper printing it agrees (else None)."""
     from reprolib import paper_values
@@ -125,6 +141,11 @@ def published_mean(dataset: str, ipc: int, method: str) -> float | None:
         return None
     means = {v.mean for v in paper_values.find(method=method, dataset=paper_name, ipc=ipc) if v.mean is not None}
     return means.pop() if len(means) == 1 else None
+
+
+def comparable_cells(rows: Iterable[dict]) -> list[tuple[str, dict, float]]:
+    """The rows of :func:`with_published` that have a published mean, as :func:`agreement` takes them."""
+    return [(f"{r['dataset']} IPC {r['ipc']} {r['method']}", r, r["published"]) for r in rows if r["published"] is not None]
 
 
 def with_published(rows: Iterable[dict]) -> list[dict]:

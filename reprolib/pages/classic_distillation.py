@@ -87,16 +87,9 @@ def claims(record: dict) -> list[tuple[str, bool | None, str]]:
         wins = sum(by[(d, i, "DSA")] > by[(d, i, "DC")] for d, i in dsa_dc)
         out.append(("DSA beats DC at IPC ≥ 10 (as in every published table)", wins == len(dsa_dc),
                     f"{wins} of {len(dsa_dc)} (dataset, IPC) settings"))
-    comparable = [r for r in rows if r["delta"] is not None]
-    if comparable:
-        worst = max(comparable, key=lambda r: abs(r["delta"]))
-        within = all(abs(r["delta"]) <= max(3.0, 2 * r["std"]) for r in comparable)
-        out.append(("Reproduced DC/DSA/DM agree with the published values (|Δ| ≤ max(3 points, 2 std))", within,
-                    f"{len(comparable)} comparable cells; largest |Δ| {abs(worst['delta']):.1f} at "
-                    f"{worst['dataset']} IPC {worst['ipc']} {worst['method']}"))
-    else:
-        out.append(("Reproduced DC/DSA/DM agree with the published values", None,
-                    "no dataset at this preset appears in the papers' tables"))
+    holds, evidence = report.agreement(report.comparable_cells(rows), "no dataset at this preset appears in the papers' tables")
+    out.append(("Reproduced DC/DSA/DM agree with the published values" + (report.TOLERANCE if holds is not None else ""),
+                holds, evidence))
     return out
 
 

@@ -66,19 +66,9 @@ def claims(record: dict) -> list[tuple[str, bool | None, str]]:
     """The checks this page makes: (statement, holds?, evidence). None = not checkable at this preset."""
     rows = comparison_rows(record)
     out = []
-    comparable = [r for r in rows if r["delta"] is not None]
-    if comparable:
-        worst = max(comparable, key=lambda r: abs(r["delta"]))
-        within = all(abs(r["delta"]) <= max(3.0, 2 * r["std"]) for r in comparable)
-        out.append((
-            "Recomputed coreset rows agree with the published ones (|Δ| ≤ max(3 points, 2 std))",
-            within,
-            f"{len(comparable)} comparable cells; largest |Δ| {abs(worst['delta']):.1f} at "
-            f"{worst['dataset']} IPC {worst['ipc']} {worst['method']}",
-        ))
-    else:
-        out.append(("Recomputed coreset rows agree with the published ones", None,
-                    "no dataset at this preset appears in the papers' tables"))
+    holds, evidence = report.agreement(report.comparable_cells(rows), "no dataset at this preset appears in the papers' tables")
+    out.append(("Recomputed coreset rows agree with the published ones" + (report.TOLERANCE if holds is not None else ""),
+                holds, evidence))
     by = {(r["dataset"], r["ipc"], r["method"]): r["mean"] for r in rows}
     pairs = [(d, i) for d, i, m in by if m == "Random" and (d, i, "Herding") in by and i <= 10]
     if pairs:

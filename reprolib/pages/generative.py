@@ -115,16 +115,10 @@ def claims_table1(record: dict) -> list[tuple[str, bool | None, str]]:
         out.append((statement, wins == len(pairs), f"{wins} of {len(pairs)} (dataset, IPC) settings"))
     else:
         out.append((statement, None, "Ours or Random did not run"))
-    comparable = [(r, _published(r["method"], r["dataset"], r["ipc"])) for r in rows if r["method"] in GENERATIVE_ROWS]
-    comparable = [(r, p) for r, p in comparable if p is not None and p.mean is not None]
-    statement = "Our generative rows agree with the paper's (|Δ| ≤ max(3 points, 2 std))"
-    if comparable:
-        worst, wp = max(comparable, key=lambda rp: abs(rp[0]["mean"] - rp[1].mean))
-        within = all(abs(r["mean"] - p.mean) <= max(3.0, 2 * r["std"]) for r, p in comparable)
-        out.append((statement, within, f"{len(comparable)} comparable cells; largest |Δ| {abs(worst['mean'] - wp.mean):.1f} "
-                    f"at {worst['dataset']} IPC {worst['ipc']} {worst['method']}"))
-    else:
-        out.append((statement, None, "no dataset at this preset is one of the paper's"))
+    compared = [(f"{r['dataset']} IPC {r['ipc']} {r['method']}", r, p.mean) for r in rows if r["method"] in GENERATIVE_ROWS
+                for p in [_published(r["method"], r["dataset"], r["ipc"])] if p is not None and p.mean is not None]
+    out.append(("Our generative rows agree with the paper's (|Δ| ≤ max(3 points, 2 std))",
+                *report.agreement(compared, "no dataset at this preset is one of the paper's")))
     return out
 
 

@@ -18,6 +18,9 @@ ARCH_NAMES = {"convnet": "ConvNet", "convnetd3": "ConvNetD3", "convnetd4": "Conv
 HIGHLIGHT = "resnet18"  # where both papers say their margin is largest
 
 
+NOT_COMPARABLE = "no dataset of this preset appears in the paper's table (the `paper` preset runs it)"
+
+
 def published_values(paper: str) -> list[paper_values.PaperValue]:
     return list(paper_values.paper_table(paper, TABLE).cells)
 
@@ -157,23 +160,12 @@ def _paper_gain_text(paper: str, better: str, worse: str) -> str:
     return f"paper: {gains[highlight]:+.1f} on {highlight}, at most {others:+.1f} elsewhere"
 
 
-def agreement(compared: list[tuple[str, dict, paper_values.PaperValue]]) -> tuple[bool | None, str]:
-    """Ours vs published, each (label, our row, published cell): within max(3 points, 2 std of ours),
-    the tolerance of the Table-I pages."""
-    if not compared:
-        return None, "no dataset of this preset appears in the paper's table (the `paper` preset runs it)"
-    deltas = [(label, row["mean"] - v.mean, max(3.0, 2 * row["std"])) for label, row, v in compared]
-    within = sum(abs(d) <= tolerance for _, d, tolerance in deltas)
-    label, delta, _ = max(deltas, key=lambda x: abs(x[1]))
-    return within == len(deltas), f"{within} of {len(deltas)} cells within max(3 points, 2 std); largest |Δ| {abs(delta):.1f} at {label}"
-
-
-def _compared(record: dict, paper: str) -> list[tuple[str, dict, paper_values.PaperValue]]:
+def _compared(record: dict, paper: str) -> list[tuple[str, dict, float]]:
     out = []
     for row in record["metrics"]["rows"]:
         published = _published(paper, row) if row["status"] == "ok" else None
         if published is not None:
-            out.append((f"{row['dataset']} IPC {row['ipc']} {row['method']} on {_column(row)}", row, published))
+            out.append((f"{row['dataset']} IPC {row['ipc']} {row['method']} on {_column(row)}", row, published.mean))
     return out
 
 
@@ -185,7 +177,7 @@ def claims(record: dict, paper: str) -> list[tuple[str, bool | None, str]]:
     out = [(f"{own} ≥ {rival} on every architecture ({own} {ref})", *_at_least(record, own, rival)) for rival in rivals]
     out += [(f"{own}'s margin over {rival} is largest on ResNet18 ({_paper_gain_text(paper, own, rival)})",
              *_largest_on_highlight(record, own, rival)) for rival in rivals]
-    out.append(("Our reproduced cells agree with the published ones", *agreement(_compared(record, paper))))
+    out.append(("Our reproduced cells agree with the published ones", *report.agreement(_compared(record, paper), NOT_COMPARABLE)))
     out += diverged_claim(sorted({f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"]
                                   if r["status"] == "diverged"}))
     return out

@@ -216,17 +216,10 @@ def _agreement(record: dict, paper: str) -> tuple[str, bool | None, str]:
     statement = "Our reproduced cells agree with the published ones (within max(3 points, 2 std))"
     if not is_paper_data(record):
         return statement, None, f"ours ran on {record['metrics']['data']['dataset']}, a stand-in: not comparable cell for cell"
-    compared = []
-    for r in _ok(record):
-        published = _published(paper, r["method"], r["ipc"])
-        if published is not None and (paper == "ddpp" or r["ipc"] in (None, paper_ipc(published))):
-            compared.append((r, r["mean"] - published.mean))
-    if not compared:
-        return statement, None, "no reproduced cell has a published counterpart"
-    within = [abs(d) <= max(3.0, 2 * r["std"]) for r, d in compared]
-    worst = max(compared, key=lambda x: abs(x[1]))
-    return statement, all(within), (f"{sum(within)} of {len(compared)} cells; largest |Δ| {abs(worst[1]):.1f} "
-                                    f"({worst[0]['method']}, IPC {worst[0]['ipc'] or 'all'})")
+    compared = [(f"{r['method']}, IPC {r['ipc'] or 'all'}", r, published.mean) for r in _ok(record)
+                for published in [_published(paper, r["method"], r["ipc"])]
+                if published is not None and (paper == "ddpp" or r["ipc"] in (None, paper_ipc(published)))]
+    return statement, *report.agreement(compared, "no reproduced cell has a published counterpart")
 
 
 def _diverged(record: dict) -> list[tuple[str, bool | None, str]]:

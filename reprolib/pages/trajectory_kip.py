@@ -7,7 +7,7 @@ papers' numbers, set beside ours where our dataset is the paper's (CIFAR-10/100,
 from __future__ import annotations
 
 from reprolib import paper_values, report
-from reprolib.pages.trajectory_cross_architecture import agreement
+from reprolib.pages.trajectory_cross_architecture import NOT_COMPARABLE
 from reprolib.pages.trajectory_matching import PRINTED, diverged_claim, key_lines, published_table as _published_table
 from reprolib.report import PAPER_DATASET, fmt, markdown_table
 
@@ -88,9 +88,9 @@ def claims(record: dict, paper: str) -> list[tuple[str, bool | None, str]]:
         where = "at every setting KIP reports" + (
             f", except {', '.join(f'{d} IPC {i}' for d, i in sorted(exceptions))} as in the paper" if exceptions else "")
         out.append((f"{ours} is above {kip} {where} ({ref})", *_beats(record, paper, kip, exceptions)))
-    compared = [(f"{r['dataset']} IPC {r['ipc']}", r, v) for r in record["metrics"]["rows"] if r["status"] == "ok"
+    compared = [(f"{r['dataset']} IPC {r['ipc']}", r, v.mean) for r in record["metrics"]["rows"] if r["status"] == "ok"
                 for v in [_published(paper, r, printed_name(paper, r))] if v is not None]
-    out.append((f"Our row agrees with the paper's {ours}", *agreement(compared)))
+    out.append((f"Our row agrees with the paper's {ours}", *report.agreement(compared, NOT_COMPARABLE)))
     out += diverged_claim(f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"]
                           if r["status"] == "diverged")
     return out

@@ -16,7 +16,8 @@ from typing import Any
 
 from reprolib.artifacts import get_artifact
 from reprolib.experiments.context import RunContext
-from reprolib.presets import preset_name, resolve
+from reprolib import precision
+from reprolib.presets import PresetError, preset_name, preset_precision, resolve
 from reprolib.records import project_root, provenance, write_record
 from reprolib.report import paper_value_record
 from reprolib.runtime import device_description, resolve_device, seed_all
@@ -50,11 +51,14 @@ def run_artifact(
     ``results/<preset>/<name>.json`` unless ``write`` is False.
     """
     artifact = get_artifact(name)
-    params = resolve(name, preset, overrides)
+    parameters, numerics_name = split_precision(preset, overrides)
+    params = resolve(name, preset, parameters)
     ctx = context or RunContext(device=resolve_device(device))
+    numerics = precision.resolve(numerics_name, ctx.device)
     seed_all(getattr(params, "seed", 0))
     start = time.perf_counter()
-    outcome = artifact.run(params, ctx)
+    with precision.use(numerics):
+        outcome = artifact.run(params, ctx)
     record = {
         "artifact": name,
         "title": artifact.title,
@@ -67,10 +71,22 @@ def run_artifact(
         "paper_values": [paper_value_record(v) for v in artifact.paper_values()],
         "wall_time_s": round(time.perf_counter() - start, 2),
         **provenance(device_description(ctx.device)),
+        **numerics.describe(),
     }
     if write:
         write_record(record)
     return record
+
+
+def split_precision(preset: str, overrides: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The artifact's parameter overrides, and the precision of the run: the ``precision`` override
+    (``-p precision=fp32``) if given, else the preset's."""
+    parameters = dict(overrides or {})
+    chosen = parameters.pop("precision", None)
+    name = preset_precision(preset) if chosen is None else chosen
+    if name not in precision.PRECISIONS:
+        raise PresetError(f"precision={name!r}: choose one of {', '.join(precision.PRECISIONS)}")
+    return parameters, name
 
 
 def notebook_paths(name: str) -> tuple[Path, Path]:
@@ -98,7 +114,7 @@ def run_notebook(
     import nbformat
     import papermill
 
-    resolve(name, preset, overrides)
+    resolve(name, preset, split_precision(preset, overrides)[0])
     template, page = notebook_paths(name)
     output = output or page
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -54,8 +54,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def spec_hash(kind: str, spec: Mapping[str, Any]) -> str:
-    """The artifact's address: SHA-256 of its kind, spec and the store format."""
-    payload = canonical_json({"kind": kind, "spec": dict(spec), "format": FORMAT_VERSION})
+    """The artifact's address: SHA-256 of its kind, spec, the store format and the precision in force
+    (:mod:`reprolib.precision`; fp32 adds nothing, so fp32 addresses are those of earlier versions)."""
+    from reprolib.precision import current
+
+    payload = canonical_json({"kind": kind, "spec": dict(spec), "format": FORMAT_VERSION, **current().cache_key()})
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

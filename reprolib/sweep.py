@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprolib import precision
 from reprolib.presets import preset_name, resolve
 from reprolib.records import read_record
-from reprolib.runner import _plain, run_artifact, run_notebook
+from reprolib.runner import _plain, run_artifact, run_notebook, split_precision
+from reprolib.runtime import resolve_device
 
 EXECUTORS = ("inline", "local", "slurm")
 
@@ -42,7 +44,9 @@ class SweepOptions:
 def is_done(name: str, preset: str, overrides: Mapping[str, Any]) -> bool:
     """Whether a record exists for ``name`` at ``preset`` made with exactly these parameters."""
     record = read_record(name, preset_name(preset))
-    return record is not None and record.get("params") == _plain(resolve(name, preset, overrides))
+    parameters, numerics = split_precision(preset, overrides)
+    return (record is not None and record.get("params") == _plain(resolve(name, preset, parameters))
+            and record.get("precision", "fp32") == precision.resolve(numerics, resolve_device("auto")).precision)
 
 
 def job(mode: str, name: str, preset: str, overrides: Mapping[str, Any], target: str | None = None) -> str:
@@ -61,7 +65,7 @@ def sweep(mode: str, names: Sequence[str], preset: str, overrides: Mapping[str, 
     Parameters of every artifact are validated before any job starts.
     """
     for name in names:
-        resolve(name, preset, overrides)
+        resolve(name, preset, split_precision(preset, overrides)[0])
     todo = [n for n in names if not (only_missing and is_done(n, preset, overrides))]
     lines = [f"{n}: already done at preset {preset_name(preset)} with these parameters" for n in names if n not in todo]
     if options.executor == "inline":

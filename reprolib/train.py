@@ -2,6 +2,9 @@
 
 One loop serves every place that trains a network on data: teachers, full-data baselines, the model
 that coreset selection reads features from, dataset pruning, and the evaluation of distilled sets.
+Networks run in the precision in force (:mod:`reprolib.precision`: fp32 eager by default, bf16
+autocast + ``torch.compile`` on the fast path); losses, gradients' accumulation in the optimiser and
+everything returned are float32.
 :func:`train_classifiers` is the same loop for several networks of one architecture at once (one
 vectorised step for all of them), for the places that train many: teachers and evaluation networks.
 """
@@ -18,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 
+from reprolib import precision
 from reprolib.runtime import progress
 
 BatchHook = Callable[[Tensor, Tensor, Tensor], None]
@@ -73,6 +77,8 @@ def train_classifier(
     optimizer = torch.optim.SGD(
         net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
+    numerics = precision.current()
+    forward = numerics.compiled(net)
     net.train()
     for epoch in progress(range(config.epochs), desc=desc):
         for group in optimizer.param_groups:
@@ -83,7 +89,9 @@ def train_classifier(
             xb, yb = x[idx], y[idx]
             if augment is not None:
                 xb = augment(xb, generator)
-            logits = net(xb)
+            with numerics.autocast(xb.device):
+                logits = forward(xb)
+            logits = logits.float()
             loss = F.cross_entropy(logits, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -126,8 +134,12 @@ def train_classifiers(
     params = {name: p.detach() for name, p in params.items()}
     base = copy.deepcopy(nets[0]).to("meta").train()
 
+    numerics = precision.current()
+
     def loss(p: dict[str, Tensor], xb: Tensor, yb: Tensor) -> Tensor:
-        return F.cross_entropy(functional_call(base, p, (xb,)), yb)
+        with numerics.autocast(xb.device):
+            logits = functional_call(base, p, (xb,))
+        return F.cross_entropy(logits.float(), yb)
 
     step_gradients = vmap(grad(loss))
     momenta: dict[str, Tensor] = {}
@@ -166,23 +178,25 @@ def _sgd_update(params: dict[str, Tensor], grads: dict[str, Tensor], momenta: di
 
 
 @torch.no_grad()
+def _batched_eval(net: nn.Module, function: Callable[[Tensor], Tensor], x: Tensor, batch_size: int) -> Tensor:
+    """``function`` over ``x`` in batches with ``net`` in eval mode, in the precision in force; float32 out."""
+    numerics = precision.current()
+    was_training = net.training
+    net.eval()
+    with numerics.autocast(x.device):
+        out = torch.cat([function(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+    net.train(was_training)
+    return out
+
+
 def predict(net: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
     """Logits of ``net`` (in eval mode) over ``x``, batched."""
-    was_training = net.training
-    net.eval()
-    out = torch.cat([net(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-    net.train(was_training)
-    return out
+    return _batched_eval(net, precision.current().compiled(net), x, batch_size)
 
 
-@torch.no_grad()
 def embed(net: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
     """Penultimate features (``net.embed``) over ``x``, batched, in eval mode."""
-    was_training = net.training
-    net.eval()
-    out = torch.cat([net.embed(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-    net.train(was_training)
-    return out
+    return _batched_eval(net, precision.current().compiled(net.embed), x, batch_size)
 
 
 def accuracy(net: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:

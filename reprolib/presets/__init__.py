@@ -74,6 +74,23 @@ def load_preset(preset: str) -> dict[str, Any]:
     return {"artifacts": merged}
 
 
+def preset_precision(preset: str) -> str:
+    """The precision a preset runs its networks in (a top-level ``precision:`` key; ``auto`` if none)."""
+    found = set()
+    for path in preset_files(preset):
+        data = yaml.safe_load(path.read_text())
+        if isinstance(data, dict) and "precision" in data:
+            found.add(data["precision"])
+    if len(found) > 1:
+        raise PresetError(f"preset {preset!r} sets precision twice, differently: {sorted(map(str, found))}")
+    value = found.pop() if found else "auto"
+    from reprolib.precision import PRECISIONS
+
+    if value not in PRECISIONS:
+        raise PresetError(f"preset {preset!r}: precision must be one of {', '.join(PRECISIONS)}, not {value!r}")
+    return value
+
+
 def preset_values(preset: str, artifact: str) -> dict[str, Any]:
     """The parameter values a preset gives one artifact (empty when it gives none)."""
     values = load_preset(preset).get("artifacts", {}).get(artifact) or {}

@@ -89,6 +89,11 @@ class Numerics:
         return "fp32" if self.precision == "fp32" else "bf16 autocast" + (" + torch.compile" if self.compile else "")
 
 
+def widen(t: Tensor) -> Tensor:
+    """``t`` in float32 if autocast left it in a reduced float (bf16/fp16); otherwise unchanged."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 FP32 = Numerics()
 _current: ContextVar[Numerics] = ContextVar("reprolib_numerics", default=FP32)
 

@@ -91,7 +91,7 @@ def train_classifier(
                 xb = augment(xb, generator)
             with numerics.autocast(xb.device):
                 logits = forward(xb)
-            logits = logits.float()
+            logits = precision.widen(logits)
             loss = F.cross_entropy(logits, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -139,7 +139,7 @@ def train_classifiers(
     def loss(p: dict[str, Tensor], xb: Tensor, yb: Tensor) -> Tensor:
         with numerics.autocast(xb.device):
             logits = functional_call(base, p, (xb,))
-        return F.cross_entropy(logits.float(), yb)
+        return F.cross_entropy(precision.widen(logits), yb)
 
     step_gradients = vmap(grad(loss))
     momenta: dict[str, Tensor] = {}
@@ -184,7 +184,7 @@ def _batched_eval(net: nn.Module, function: Callable[[Tensor], Tensor], x: Tenso
     was_training = net.training
     net.eval()
     with numerics.autocast(x.device):
-        out = torch.cat([function(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+        out = torch.cat([precision.widen(function(x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
     net.train(was_training)
     return out
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from reprolib import precision
 from reprolib.augment import DEFAULT_STRATEGY, DSA
 from reprolib.data import Dataset
 from reprolib.distillation.gradient_matching import (
@@ -58,10 +59,11 @@ class DistributionMatchingConfig:
 
 
 def mean_embedding_loss(real: list[Tensor], syn: list[Tensor], embed) -> Tensor:
-    """``Σ_c ||mean(embed(real[c])) − mean(embed(syn[c]))||²``, real features without gradient."""
+    """``Σ_c ||mean(embed(real[c])) − mean(embed(syn[c]))||²``, real features without gradient; reduced-
+    precision features (bf16 autocast) are widened to float32 first."""
     with torch.no_grad():
-        real_features = embed(torch.cat(real)).split([len(r) for r in real])
-    syn_features = embed(torch.cat(syn)).split([len(s) for s in syn])
+        real_features = precision.widen(embed(torch.cat(real))).split([len(r) for r in real])
+    syn_features = precision.widen(embed(torch.cat(syn))).split([len(s) for s in syn])
     return sum(((r.mean(0) - s.mean(0)) ** 2).sum() for r, s in zip(real_features, syn_features))
 
 
@@ -88,7 +90,9 @@ def distribution_matching(
                                    generator=generator)
             real.append(pair[0])
             syn.append(pair[1])
-        loss = mean_embedding_loss(real, syn, net.embed)
+        numerics = precision.current()  # the embeddings run in it; the loss and the image update in float32
+        with numerics.autocast(device):
+            loss = mean_embedding_loss(real, syn, numerics.compiled(net.embed))
         optimizer.zero_grad(set_to_none=True)
         images.grad = torch.autograd.grad(loss, images)[0]
         optimizer.step()

@@ -11,20 +11,18 @@ transformations. MTT uses the per-sample mode (``DSA.__call__``).
 Parameters are drawn on the CPU from a ``torch.Generator`` (the global CPU RNG when ``None``) and
 moved to the images' device, so a fixed seed gives the same augmentation on CPU and GPU.
 
-Semantics follow the original code: scale and rotate are affine warps in the normalised coordinates
-of ``F.affine_grid``/``F.grid_sample`` with PyTorch's default ``align_corners=False`` (bilinear,
-zero padding), executed here by kornia with the equivalent pixel-space matrix; crop is an integer
-shift with zero fill; cutout zeroes a square of side ``round(0.5 * size)``; colour ops are plain
-arithmetic on normalised images without clamping (kornia's colour ops clamp to [0, 1] and use other
-definitions, so they are not used).
+Semantics follow the original code: scale and rotate are ``F.affine_grid``/``F.grid_sample`` warps
+with the original's ``theta`` and PyTorch's default ``align_corners=False`` (bilinear, zero padding),
+in the images' dtype; crop is an integer shift with zero fill; cutout zeroes a square of side
+``round(0.5 * size)``; colour ops are plain arithmetic on normalised images without clamping.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import kornia
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["DEFAULT_STRATEGY", "GROUPS", "AugmentParams", "DSA"]
@@ -159,7 +157,7 @@ class DSA:
             raise ValueError(f"parameters for {rows} samples cannot augment a batch of {x.shape[0]}")
         v = params.values
         if params.group in ("scale", "rotate"):
-            return _warp(x, _forward_matrix(params.group, v))
+            return _warp(x, _theta(params.group, v))
 
         def on_x(t: Tensor) -> Tensor:
             dtype = x.dtype if t.is_floating_point() else t.dtype
@@ -185,34 +183,26 @@ def _cutout_side(size: tuple[int, int], ratio: float) -> tuple[int, int]:
     return int(size[0] * ratio + 0.5), int(size[1] * ratio + 0.5)
 
 
-def _forward_matrix(group: str, v: dict[str, Tensor]) -> Tensor:
-    """Source-to-destination 3x3 matrices (float64) in the original's normalised coordinates.
-
-    The original samples with theta = diag(sx, sy) (scale) or [[cos, -sin], [sin, cos]] (rotate)
-    as the destination-to-source map; kornia takes its inverse.
-    """
+def _theta(group: str, v: dict[str, Tensor]) -> Tensor:
+    """The original's ``theta`` (float64, n×2×3): the destination-to-source map in ``F.affine_grid``'s
+    normalised coordinates, diag(sx, sy) for scale and [[cos, −sin], [sin, cos]] for rotate."""
     if group == "scale":
         sx, sy = v["scale_x"], v["scale_y"]
-        m = torch.zeros(sx.shape[0], 3, 3, dtype=torch.float64)
-        m[:, 0, 0], m[:, 1, 1] = 1.0 / sx, 1.0 / sy
+        theta = torch.zeros(sx.shape[0], 2, 3, dtype=torch.float64)
+        theta[:, 0, 0], theta[:, 1, 1] = sx, sy
     else:
         rad = torch.deg2rad(v["angle"])
         cos, sin = torch.cos(rad), torch.sin(rad)
-        m = torch.zeros(rad.shape[0], 3, 3, dtype=torch.float64)
-        m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = cos, sin, -sin, cos
-    m[:, 2, 2] = 1.0
-    return m
+        theta = torch.zeros(rad.shape[0], 2, 3, dtype=torch.float64)
+        theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
+    return theta
 
 
-def _warp(x: Tensor, norm_matrix: Tensor) -> Tensor:
-    """Bilinear warp with zero padding, ``norm_matrix`` given in align_corners=False coordinates."""
-    b, _, h, w = x.shape
-    # pixel = (size / 2) * normalised + (size - 1) / 2 under align_corners=False.
-    to_pixel = torch.tensor([[w / 2, 0.0, (w - 1) / 2], [0.0, h / 2, (h - 1) / 2], [0.0, 0.0, 1.0]], dtype=torch.float64)
-    pixel_matrix = to_pixel @ norm_matrix @ torch.linalg.inv(to_pixel)
-    m = pixel_matrix[:, :2].to(device=x.device, dtype=x.dtype).expand(b, 2, 3)
-    # Corner-aligned sampling is exact for a pixel-space matrix in every kornia version.
-    return kornia.geometry.transform.warp_affine(x, m, (h, w), mode="bilinear", padding_mode="zeros", align_corners=True)
+def _warp(x: Tensor, theta: Tensor) -> Tensor:
+    """Bilinear resampling with zero padding at ``theta`` (align_corners=False), in ``x``'s dtype."""
+    theta = theta.to(device=x.device, dtype=x.dtype).expand(x.shape[0], 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _shift(x: Tensor, dy: Tensor, dx: Tensor) -> Tensor:

@@ -51,3 +51,32 @@ def test_data_lists_every_dataset(capsys):
 def test_python_dash_m_entry_point():
     run = subprocess.run([sys.executable, "-m", "reprolib", "--help"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "compute" in run.stdout
+
+
+def _named_datasets(value) -> set[str]:
+    """Every registered dataset name among a parameter tree's strings."""
+    from reprolib.data import DATASET_NAMES
+
+    if isinstance(value, dict):
+        return set().union(*map(_named_datasets, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(_named_datasets, value)) if value else set()
+    return {value} if value in DATASET_NAMES else set()
+
+
+def test_smoke_needs_no_data_folder_and_no_network(tmp_path, monkeypatch):
+    """The README's `make book` on a fresh machine: every dataset `smoke` names ships with the package."""
+    from reprolib.artifacts import artifacts
+    from reprolib.data import load_dataset
+    from reprolib.presets import resolve
+    from reprolib.runner import _plain
+
+    monkeypatch.delenv("REPROLIB_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    named = set().union(*(_named_datasets(_plain(resolve(name, "smoke"))) for name in artifacts()))
+    assert "pneumoniamnist-subset" in named
+    for name in sorted(named):
+        source = load_dataset(name, download=False).source
+        assert source.location.startswith(("sklearn", "reprolib/")), (name, source.location)
+    subset = load_dataset("pneumoniamnist-subset", download=False).source
+    assert "subset" in subset.label and not subset.exact and "CC BY 4.0" in subset.note

@@ -79,6 +79,12 @@ _INFOS: dict[str, DatasetInfo] = {
             ("pneumoniamnist",),
         ),
         DatasetInfo(
+            "pneumoniamnist-subset", 2, 1, (28, 28), 150,
+            "A class-balanced 500-image subset of PneumoniaMNIST shipped inside the package (150/20/80 per class "
+            "train/val/test; MedMNIST v2, CC BY 4.0): the chest X-rays `smoke` runs on with no data folder",
+            (),
+        ),
+        DatasetInfo(
             "covid-cxr", 4, 1, (112, 112), 1076,
             "COVID-19 Radiography Database (COVID, Lung_Opacity, Normal, Viral Pneumonia), resized to 112x112 "
             "grey; no official split: fixed seeded stratified 80/20 split; mean/std from the training split",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reprolib.artifacts import artifacts, get_artifact
 from reprolib.presets import PresetError, load_preset, parse_override
-from reprolib.records import read_records
+from reprolib.records import overrides_text, read_failures, read_records, stopped_parts
 
 
 def _overrides(pairs: Sequence[str]) -> dict:
@@ -57,6 +57,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                   only_missing=args.missing, target=target)
     failed = [line for line in lines if ": FAILED (" in line]
     print("\n".join(line for line in lines if line not in failed))
+    for line in lines:
+        if "; NOT FINISHED: " in line:
+            print(f"reprolib: warning: {line}", file=sys.stderr)
     if failed:
         print("\n".join(f"reprolib: error: {line}" for line in failed), file=sys.stderr)
     return 1 if failed else 0
@@ -73,13 +76,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"status page written to {args.write}")
         return 0
     for name, artifact in artifacts().items():
-        records = read_records(name)
+        records, failures = read_records(name), read_failures(name)
         print(f"{name}  ({artifact.paper}: {artifact.title})")
-        if not records:
+        if not records and not failures:
             print("    not run at any preset")
-        for preset, record in records.items():
+        for run, record in records.items():
             sources = ", ".join(s.get("label", "?") for s in record.get("data_source", {}).values())
-            print(f"    {preset:<6} {record.get('date', '?')}  {record.get('device', '?')}  data: {sources}  commit {str(record.get('git_commit'))[:12]}")
+            print(f"    {run:<6} {record.get('date', '?')}  {record.get('device', '?')}  data: {sources}  commit {str(record.get('git_commit'))[:12]}")
+            if record.get("overrides"):
+                print(f"           overrides: {overrides_text(record['overrides'])}")
+            for part in stopped_parts(record):
+                print(f"           not finished: {part}")
+        for run, failure in failures.items():
+            print(f"    {run:<6} last execution FAILED {failure.get('date', '?')}: {failure.get('error')}: {failure.get('message')}")
     return 0
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolib.presets import preset_name, resolve
-from reprolib.records import read_record
+from reprolib.records import outcome_line, read_record, run_name
 from reprolib.runner import _plain, run_artifact, run_notebook
 
 EXECUTORS = ("inline", "local", "slurm")
@@ -41,7 +41,7 @@ class SweepOptions:
 
 def is_done(name: str, preset: str, overrides: Mapping[str, Any]) -> bool:
     """Whether a record exists for ``name`` at ``preset`` made with exactly these parameters."""
-    record = read_record(name, preset_name(preset))
+    record = read_record(name, run_name(preset_name(preset), overrides))
     return record is not None and record.get("params") == _plain(resolve(name, preset, overrides))
 
 
@@ -49,9 +49,10 @@ def job(mode: str, name: str, preset: str, overrides: Mapping[str, Any], target:
     """One artifact: ``compute`` its record (``target``: the device), or ``run`` (execute) its notebook
     (``target``: the kernel). Runs in the job's process."""
     if mode == "compute":
-        record = run_artifact(name, preset, overrides, device=target or "auto")
-        return f"{name}: {record['wall_time_s']} s on {record['device']}"
-    return f"{name}: executed at preset {preset_name(preset)} -> {run_notebook(name, preset, overrides, kernel=target)}"
+        return outcome_line(run_artifact(name, preset, overrides, device=target or "auto"))
+    page = run_notebook(name, preset, overrides, kernel=target)
+    record = read_record(name, run_name(preset_name(preset), overrides))
+    return f"{outcome_line(record) if record else name} -> {page}"
 
 
 def sweep(mode: str, names: Sequence[str], preset: str, overrides: Mapping[str, Any], options: SweepOptions,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reprolib.artifacts import artifacts, get_artifact
+from reprolib.cost import FAR_ABOVE
 from reprolib.presets import PresetError, load_preset, parse_override
 from reprolib.records import overrides_text, read_failures, read_records, stopped_parts
 
@@ -50,10 +51,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """``run`` and ``compute``: one artifact or all, on the chosen executor."""
     from reprolib.sweep import SweepOptions, sweep
 
+    from reprolib import cost
+
+    targets, overrides = _targets(args.artifact, args.preset), _overrides(args.param)
+    for name in targets:
+        note = cost.check(name, args.preset, overrides, args.yes)
+        if note:
+            print(f"reprolib: note: {note}", file=sys.stderr)
     slurm = dict(parse_override(p) for p in args.slurm)
     options = SweepOptions(executor=args.executor, jobs=args.jobs, folder=Path(args.jobs_folder), slurm=slurm)
     target = args.device if args.command == "compute" else args.kernel
-    lines = sweep(args.command, _targets(args.artifact, args.preset), args.preset, _overrides(args.param), options,
+    lines = sweep(args.command, targets, args.preset, overrides, options,
                   only_missing=args.missing, target=target)
     failed = [line for line in lines if ": FAILED (" in line]
     print("\n".join(line for line in lines if line not in failed))
@@ -109,7 +117,10 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("artifact", help=f"an artifact name or 'all' ({', '.join(artifacts())})")
         c.add_argument("--preset", default="smoke", help="smoke, small, paper, or a preset YAML file (default: smoke)")
         c.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a parameter, YAML value, dotted keys for sections: -p ipcs=[1,10] -p eval.epochs=50")
+                       help="override a parameter (YAML value); dotted keys reach sections and list entries: -p ipcs=[1,10] "
+                            "-p eval.epochs=50 -p settings.0.dataset=folder:PATH (your own images: a folder or zip "
+                            "of class folders). A list entry merges with the preset's entry it replaces; "
+                            "methods=[...] limits every row family")
         if command == "run":
             c.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
         else:
@@ -120,6 +131,8 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--jobs-folder", default="_build/sweep", help="submitit's logs and job files")
         c.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                        help="extra submitit SLURM parameter, e.g. --slurm slurm_partition=gpu --slurm cpus_per_task=8")
+        c.add_argument("--yes", action="store_true",
+                       help=f"run even when the overrides make it more than {FAR_ABOVE:.0f}x the preset's expected cost")
         c.add_argument("--missing", action="store_true",
                        help="skip artifacts whose record exists with the same parameters (resume a failed sweep)")
         c.set_defaults(func=func)

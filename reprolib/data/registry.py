@@ -98,7 +98,9 @@ DATASET_NAMES: tuple[str, ...] = tuple(_INFOS)
 
 def unknown_name(name: str) -> ValueError:
     valid = ", ".join(DATASET_NAMES)
-    return ValueError(f"unknown dataset {name!r}: valid names are {valid}, or {FOLDER_PREFIX}/path/to/folder_or_zip")
+    return ValueError(f"unknown dataset {name!r}: valid names are {valid}, or {FOLDER_PREFIX}PATH for your own images "
+                      f"(PATH: a folder or .zip whose first-level folders are the classes, optionally split into "
+                      f"train/ and test/; see the README's 'Your own data')")
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -119,7 +121,7 @@ def check_ipcs(datasets: tuple[str, ...] | list[str], ipcs: tuple[int, ...] | li
         raise ValueError("give at least one dataset and one ipc")
     for name in datasets:
         if name not in DATASET_NAMES and not name.startswith(FOLDER_PREFIX):
-            raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+            raise unknown_name(name)
         smallest = dataset_info(name).train_per_class_min
         for ipc in ipcs:
             if not 1 <= ipc <= smallest:

@@ -188,8 +188,11 @@ def resolve(artifact: str, preset: str = "smoke", overrides: Mapping[str, Any] |
     """The validated parameters of ``artifact`` at ``preset`` with ``overrides`` applied."""
     from reprolib.artifacts import get_artifact
 
+    from reprolib.overrides import apply_overrides
+
     spec = get_artifact(artifact)
-    values = merge(expand_references(preset_values(preset, artifact), preset, (artifact,)), overrides or {})
+    values = apply_overrides(expand_references(preset_values(preset, artifact), preset, (artifact,)), overrides or {},
+                             spec.params, f"{artifact} @ {preset_name(preset)}")
     params = build(spec.params, values, f"{artifact} @ {preset_name(preset)}")
     try:
         params.validate()

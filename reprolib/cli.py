@@ -1,9 +1,13 @@
-"""The ``reprolib`` command: data, run, compute, status.
+"""The ``reprolib`` command: data, run, compute, export, status.
 
     reprolib data                               which datasets have which sources present
     reprolib run ARTIFACT|all --preset P [-p k=v]   execute notebook(s) with papermill into book/
     reprolib compute ARTIFACT|all --preset P [-p k=v]   the same experiments without Jupyter
+    reprolib export ARTIFACT --to DIR [--preset P] [-p k=v]   distilled sets as PNGs + .pt + provenance JSON
     reprolib status                             what has run, at which preset, on what
+
+Your own images: -p settings.0.dataset=folder:PATH (a folder or .zip whose first-level folders are the
+classes, optionally split into train/ and test/), or a preset YAML file of your own.
 """
 
 from __future__ import annotations
@@ -73,6 +77,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from reprolib.export import export_artifact
+
+    for folder in export_artifact(args.artifact, args.preset, _overrides(args.param), Path(args.to), args.device):
+        print(f"{folder}: images/<class>/*.png, distilled.pt, provenance.json")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     if args.write:
         from pathlib import Path
@@ -136,6 +148,20 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--missing", action="store_true",
                        help="skip artifacts whose record exists with the same parameters (resume a failed sweep)")
         c.set_defaults(func=func)
+
+    export = sub.add_parser(
+        "export", help="write an artifact's distilled sets as PNG class folders, a .pt of tensors and a JSON of what made them",
+        description="Writes DIR/<dataset>-ipc<N>-<method>/ with images/<class>/*.png, distilled.pt (images as the "
+                    "networks see them, labels, learned lr, mean/std) and provenance.json, from the store: run "
+                    "`reprolib compute ARTIFACT` with the same preset and -p first. Example: reprolib export iadd-table1 "
+                    "--preset mine.yaml --to distilled/")
+    export.add_argument("artifact", help="a trajectory-matching artifact (ddpp-table1, iadd-table1, ddpp-table4, …)")
+    export.add_argument("--to", required=True, metavar="DIR", help="folder to write into")
+    export.add_argument("--preset", default="smoke", help="the preset it was computed at (default: smoke)")
+    export.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="the overrides it was computed with")
+    export.add_argument("--device", default="cpu", help="where to load the sets (default: cpu)")
+    export.set_defaults(func=cmd_export)
 
     status = sub.add_parser("status", help="what has run, at which preset, on what data and device")
     status.add_argument("--write", metavar="PATH", help="write the book's status page (markdown) instead of printing")

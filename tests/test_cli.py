@@ -135,3 +135,28 @@ def test_the_cli_prints_a_method_that_did_not_finish(monkeypatch, capsys, isolat
     assert main(["compute", "iadd-table1"]) == 0
     err = capsys.readouterr().err
     assert "NOT FINISHED: IADD digits IPC 1 diverged (loss exceeded max_loss)" in err
+
+
+def test_your_own_folder_in_two_commands_then_export(tmp_path, capsys, isolated_dirs):
+    """compute on folder:PATH with a partial settings entry, then export PNG class folders + .pt + JSON."""
+    import torch
+
+    from reprolib.export import write_example_folder
+
+    folder = write_example_folder(tmp_path / "mine", classes=3, per_class=12)
+    params = ["-p", f'settings=[{{dataset: "folder:{folder}", ipc: 2}}]', "-p", "methods=[ddpp]",
+              "-p", "eval.num_eval=1", "-p", "eval.epochs=2"]
+    assert main(["compute", "ddpp-table1", *params, "--device", "cpu"]) == 0
+    [filed] = (isolated_dirs / "results").glob("smoke+*/ddpp-table1.json")
+    assert [r["method"] for r in json.loads(filed.read_text())["metrics"]["rows"]] == ["DDPP", "Full Dataset"]
+    assert main(["export", "ddpp-table1", *params, "--to", str(tmp_path / "out")]) == 0
+    [exported] = (tmp_path / "out").iterdir()
+    assert sorted(p.name for p in (exported / "images").iterdir()) == ["digit0", "digit1", "digit2"]
+    assert len(list((exported / "images" / "digit1").glob("*.png"))) == 2
+    tensors = torch.load(exported / "distilled.pt", weights_only=True)
+    assert tensors["images"].shape == (6, 1, 8, 8) and tensors["labels"].tolist() == [0, 0, 1, 1, 2, 2]
+    provenance = json.loads((exported / "provenance.json").read_text())
+    assert provenance["method"] == "ddpp" and provenance["data_source"]["dataset"].startswith("folder:")
+    capsys.readouterr()
+    assert main(["export", "ddpp-table1", *params, "-p", "seed=5", "--to", str(tmp_path / "none")]) == 2
+    assert "reprolib compute ddpp-table1" in capsys.readouterr().err

@@ -33,6 +33,12 @@ pages: install
 html: install
 	$(VENV)/bin/jupyter-book build book --path-output . --warningiserror --quiet
 
+# Publish the built book to the gh-pages branch of this clone's origin (for hosting outside GitHub Actions,
+# copy _build/html anywhere). The GitHub Pages workflow (.github/workflows/book.yml) does this on push.
+publish: html
+	$(PY) -m pip install --quiet ghp-import
+	$(VENV)/bin/ghp-import --no-jekyll --push --force _build/html
+
 test: install
 	$(PY) -m pytest
 

@@ -9,7 +9,7 @@ PRESET ?= smoke
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 PY      = $(VENV)/bin/python
 
-.PHONY: install book pages html test bench clean
+.PHONY: install book pages html test bench publish clean
 
 install: $(VENV)/.installed
 
@@ -20,14 +20,24 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet $(TORCH) -e ".[test]"
 	touch $@
 
-book: install pages html
+# A page that cannot run never stops the HTML build: it keeps its previous version and book/status.md
+# says why (make reports the failed `pages` step as ignored).
+book: install
+	-@$(MAKE) --no-print-directory pages
+	@$(MAKE) --no-print-directory html
 
 pages: install
-	$(PY) -m reprolib run all --preset $(PRESET)
+	$(PY) -m reprolib run all --preset $(PRESET) || { $(PY) -m reprolib status --write book/status.md; exit 1; }
 	$(PY) -m reprolib status --write book/status.md
 
 html: install
 	$(VENV)/bin/jupyter-book build book --path-output . --warningiserror --quiet
+
+# Publish the built book to the gh-pages branch of this clone's origin (for hosting outside GitHub Actions,
+# copy _build/html anywhere). The GitHub Pages workflow (.github/workflows/book.yml) does this on push.
+publish: html
+	$(PY) -m pip install --quiet ghp-import
+	$(VENV)/bin/ghp-import --no-jekyll --push --force _build/html
 
 test: install
 	$(PY) -m pytest

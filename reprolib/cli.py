@@ -1,9 +1,13 @@
-"""The ``reprolib`` command: data, run, compute, status.
+"""The ``reprolib`` command: data, run, compute, export, status.
 
     reprolib data                               which datasets have which sources present
     reprolib run ARTIFACT|all --preset P [-p k=v]   execute notebook(s) with papermill into book/
     reprolib compute ARTIFACT|all --preset P [-p k=v]   the same experiments without Jupyter
+    reprolib export ARTIFACT --to DIR [--preset P] [-p k=v]   distilled sets as PNGs + .pt + provenance JSON
     reprolib status                             what has run, at which preset, on what
+
+Your own images: -p settings.0.dataset=folder:PATH (a folder or .zip whose first-level folders are the
+classes, optionally split into train/ and test/), or a preset YAML file of your own.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reprolib.artifacts import artifacts, get_artifact
+from reprolib.cost import FAR_ABOVE
 from reprolib.presets import PresetError, load_preset, parse_override
-from reprolib.records import read_records
+from reprolib.records import overrides_text, read_failures, read_records, stopped_parts
 
 
 def _overrides(pairs: Sequence[str]) -> dict:
@@ -50,16 +55,34 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """``run`` and ``compute``: one artifact or all, on the chosen executor."""
     from reprolib.sweep import SweepOptions, sweep
 
+    from reprolib import cost
+
+    targets, overrides = _targets(args.artifact, args.preset), _overrides(args.param)
+    for name in targets:
+        note = cost.check(name, args.preset, overrides, args.yes)
+        if note:
+            print(f"reprolib: note: {note}", file=sys.stderr)
     slurm = dict(parse_override(p) for p in args.slurm)
     options = SweepOptions(executor=args.executor, jobs=args.jobs, folder=Path(args.jobs_folder), slurm=slurm)
     target = args.device if args.command == "compute" else args.kernel
-    lines = sweep(args.command, _targets(args.artifact, args.preset), args.preset, _overrides(args.param), options,
+    lines = sweep(args.command, targets, args.preset, overrides, options,
                   only_missing=args.missing, target=target)
     failed = [line for line in lines if ": FAILED (" in line]
     print("\n".join(line for line in lines if line not in failed))
+    for line in lines:
+        if "; NOT FINISHED: " in line:
+            print(f"reprolib: warning: {line}", file=sys.stderr)
     if failed:
         print("\n".join(f"reprolib: error: {line}" for line in failed), file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from reprolib.export import export_artifact
+
+    for folder in export_artifact(args.artifact, args.preset, _overrides(args.param), Path(args.to), args.device):
+        print(f"{folder}: images/<class>/*.png, distilled.pt, provenance.json")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -73,13 +96,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"status page written to {args.write}")
         return 0
     for name, artifact in artifacts().items():
-        records = read_records(name)
+        records, failures = read_records(name), read_failures(name)
         print(f"{name}  ({artifact.paper}: {artifact.title})")
-        if not records:
+        if not records and not failures:
             print("    not run at any preset")
-        for preset, record in records.items():
+        for run, record in records.items():
             sources = ", ".join(s.get("label", "?") for s in record.get("data_source", {}).values())
-            print(f"    {preset:<6} {record.get('date', '?')}  {record.get('device', '?')}  data: {sources}  commit {str(record.get('git_commit'))[:12]}")
+            print(f"    {run:<6} {record.get('date', '?')}  {record.get('device', '?')}  data: {sources}  commit {str(record.get('git_commit'))[:12]}")
+            if record.get("overrides"):
+                print(f"           overrides: {overrides_text(record['overrides'])}")
+            for part in stopped_parts(record):
+                print(f"           not finished: {part}")
+        for run, failure in failures.items():
+            print(f"    {run:<6} last execution FAILED {failure.get('date', '?')}: {failure.get('error')}: {failure.get('message')}")
     return 0
 
 
@@ -100,7 +129,10 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("artifact", help=f"an artifact name or 'all' ({', '.join(artifacts())})")
         c.add_argument("--preset", default="smoke", help="smoke, small, paper, or a preset YAML file (default: smoke)")
         c.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a parameter, YAML value, dotted keys for sections: -p ipcs=[1,10] -p eval.epochs=50")
+                       help="override a parameter (YAML value); dotted keys reach sections and list entries: -p ipcs=[1,10] "
+                            "-p eval.epochs=50 -p settings.0.dataset=folder:PATH (your own images: a folder or zip "
+                            "of class folders). A list entry merges with the preset's entry it replaces; "
+                            "methods=[...] limits every row family")
         if command == "run":
             c.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's)")
         else:
@@ -111,9 +143,25 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--jobs-folder", default="_build/sweep", help="submitit's logs and job files")
         c.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                        help="extra submitit SLURM parameter, e.g. --slurm slurm_partition=gpu --slurm cpus_per_task=8")
+        c.add_argument("--yes", action="store_true",
+                       help=f"run even when the overrides make it more than {FAR_ABOVE:.0f}x the preset's expected cost")
         c.add_argument("--missing", action="store_true",
                        help="skip artifacts whose record exists with the same parameters (resume a failed sweep)")
         c.set_defaults(func=func)
+
+    export = sub.add_parser(
+        "export", help="write an artifact's distilled sets as PNG class folders, a .pt of tensors and a JSON of what made them",
+        description="Writes DIR/<dataset>-ipc<N>-<method>/ with images/<class>/*.png, distilled.pt (images as the "
+                    "networks see them, labels, learned lr, mean/std) and provenance.json, from the store: run "
+                    "`reprolib compute ARTIFACT` with the same preset and -p first. Example: reprolib export iadd-table1 "
+                    "--preset mine.yaml --to distilled/")
+    export.add_argument("artifact", help="a trajectory-matching artifact (ddpp-table1, iadd-table1, ddpp-table4, …)")
+    export.add_argument("--to", required=True, metavar="DIR", help="folder to write into")
+    export.add_argument("--preset", default="smoke", help="the preset it was computed at (default: smoke)")
+    export.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="the overrides it was computed with")
+    export.add_argument("--device", default="cpu", help="where to load the sets (default: cpu)")
+    export.set_defaults(func=cmd_export)
 
     status = sub.add_parser("status", help="what has run, at which preset, on what data and device")
     status.add_argument("--write", metavar="PATH", help="write the book's status page (markdown) instead of printing")

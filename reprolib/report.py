@@ -31,10 +31,18 @@ def fmt(mean: float | None, std: float | None = None, digits: int = 1) -> str:
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _cell(value: Any) -> str:
+    """A table cell's text: a ``|`` in it (``|Δ|``) is escaped so it never splits the row."""
+    return re.sub(r"(?<!\\)\|", r"\\|", str(value))
+
+
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A GitHub/MyST markdown table."""
-    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    """A GitHub/MyST markdown table. Columns empty in every row are left out (a reader sees no blank
+    column); the book's stylesheet scrolls a table wider than the text column inside it."""
+    rows = [list(row) for row in rows]
+    keep = [i for i in range(len(headers)) if not rows or any(str(row[i]).strip() for row in rows if i < len(row))]
+    lines = ["| " + " | ".join(_cell(headers[i]) for i in keep) + " |", "|" + "---|" * len(keep)]
+    lines += ["| " + " | ".join(_cell(row[i]) if i < len(row) else "" for i in keep) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -51,13 +59,33 @@ def source_label(source: dict) -> str:
     return f"{source.get('label', '?')} ({kind})"
 
 
+def time_text(record: dict) -> str:
+    """How long the computation took, never a cache hit's time presented as the computation's."""
+    seconds = record.get("wall_time_s")
+    if record.get("from_cache"):
+        return f"{seconds} s, served from the cache (computation time not known)"
+    if record.get("rerun_s") is not None:
+        return f"computed in {seconds} s ({str(record.get('computed_on', '?'))[:10]}; this rerun {record['rerun_s']} s from the cache)"
+    return f"computed in {seconds} s"
+
+
 def provenance_line(record: dict) -> str:
+    """The header of a run on a page: what ran (preset, overrides), on what data, where, how long, when."""
+    from reprolib.records import overrides_text, stopped_parts
+
     sources = "; ".join(source_label(s) for s in record.get("data_source", {}).values())
     commit = str(record.get("git_commit") or "unknown")[:12]
-    return (
-        f"preset **{record['preset']}** · data: {sources} · device: {record.get('device', '?')} · "
-        f"{record.get('wall_time_s', '?')} s · {record.get('date', '?')} · commit `{commit}`"
-    )
+    what = f"preset **{record['preset']}**"
+    if record.get("overrides"):
+        what += f" with overrides `{overrides_text(record['overrides'])}` (filed as `{record.get('run', '?')}`)"
+    how = f"device: {record.get('device', '?')}"
+    if record.get("precision"):
+        how += f" · precision: {record['precision']}"
+    line = f"{what} · data: {sources} · {how} · {time_text(record)} · {str(record.get('date', '?'))[:10]} · commit `{commit}`"
+    stopped = stopped_parts(record)
+    if stopped:
+        line += "\n\n**Not finished in this run:** " + "; ".join(stopped) + "."
+    return line
 
 
 def rerun_commands(artifact: str, notebook: str, preset: str = "small") -> str:
@@ -101,7 +129,8 @@ def paper_value_record(v: PaperValue) -> dict:
             "cited_from": v.cited_from, "source": v.source}
 
 
-CLAIM_MARKS = {True: "✅ holds", False: "❌ does not hold", None: "— not checkable"}
+# Verdicts in words, with a symbol beside that every text font has (emoji render as empty boxes without an emoji font).
+CLAIM_MARKS = {True: "holds ✓", False: "does not hold ✗", None: "not checkable —"}
 CLAIM_VERDICTS = {True: "holds", False: "does not hold", None: "is not checkable here"}
 
 

@@ -7,6 +7,8 @@ template into ``book/`` where the book picks it up.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
 import warnings
@@ -17,8 +19,11 @@ from typing import Any
 from reprolib.artifacts import get_artifact
 from reprolib.experiments.context import RunContext
 from reprolib import precision
-from reprolib.presets import PresetError, preset_name, preset_precision, resolve
-from reprolib.records import project_root, provenance, write_record
+from reprolib.presets import preset_name, resolve, split_precision
+from reprolib.records import (
+    clear_failure, in_unpointed_kernel, keep_unfiled, project_root, provenance, read_record, results_root, run_name, write_failure,
+    write_record,
+)
 from reprolib.report import paper_value_record
 from reprolib.runtime import device_description, resolve_device, seed_all
 
@@ -48,45 +53,80 @@ def run_artifact(
     """Compute artifact ``name`` at ``preset`` (with ``overrides``) and return its run record.
 
     Parameters are validated before anything is computed. The record is written to
-    ``results/<preset>/<name>.json`` unless ``write`` is False.
+    ``results/<run>/<name>.json`` (``<run>``: the preset, or ``preset+hash`` with overrides, see
+    :func:`reprolib.records.run_name`) unless ``write`` is False or this is a Jupyter kernel with no
+    ``$REPROLIB_RESULTS`` (then it is only shown). ``wall_time_s`` is the computation's time: a rerun that
+    reproduces the filed record from the cache keeps the filed time and adds its own as ``rerun_s``
+    (see :func:`_computation_time`).
     """
     artifact = get_artifact(name)
-    parameters, numerics_name = split_precision(preset, overrides)
-    params = resolve(name, preset, parameters)
+    params = resolve(name, preset, overrides)
     ctx = context or RunContext(device=resolve_device(device))
-    numerics = precision.resolve(numerics_name, ctx.device)
+    numerics = precision.resolve(split_precision(preset, overrides)[1], ctx.device)
     seed_all(getattr(params, "seed", 0))
-    start = time.perf_counter()
+    start, started = time.perf_counter(), time.time()
     with precision.use(numerics):
         outcome = artifact.run(params, ctx)
+    elapsed = round(time.perf_counter() - start, 2)
+    run = run_name(preset_name(preset), overrides)
     record = {
         "artifact": name,
         "title": artifact.title,
         "paper": artifact.paper,
         "preset": preset_name(preset),
+        "run": run,
         "params": _plain(params),
-        "overrides": dict(overrides or {}),
+        "overrides": _plain(dict(overrides or {})),
         "data_source": outcome["data_source"],
         "metrics": outcome["metrics"],
         "paper_values": [paper_value_record(v) for v in artifact.paper_values()],
-        "wall_time_s": round(time.perf_counter() - start, 2),
+        "wall_time_s": elapsed,
         **provenance(device_description(ctx.device)),
         **numerics.describe(),
     }
-    if write:
+    record.update(_computation_time(record, _stored_since(Path(ctx.store.root), started)))
+    if not write:
+        return record
+    if in_unpointed_kernel():
+        keep_unfiled(record)
+        print(f"record shown, not filed: set REPROLIB_RESULTS to a folder to keep it (it would go to "
+              f"<that folder>/{run}/{name}.json)")
+    else:
         write_record(record)
     return record
 
 
-def split_precision(preset: str, overrides: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
-    """The artifact's parameter overrides, and the precision of the run: the ``precision`` override
-    (``-p precision=fp32``) if given, else the preset's."""
-    parameters = dict(overrides or {})
-    chosen = parameters.pop("precision", None)
-    name = preset_precision(preset) if chosen is None else chosen
-    if name not in precision.PRECISIONS:
-        raise PresetError(f"precision={name!r}: choose one of {', '.join(precision.PRECISIONS)}")
-    return parameters, name
+def _stored_since(root: Path, since: float) -> bool:
+    """Whether the artifact store under ``root`` gained or changed a file after ``since`` (epoch seconds):
+    False means the run took everything from the cache."""
+    if not root.is_dir():
+        return False
+    for folder, _, files in os.walk(root):
+        for file in files:
+            try:
+                if os.stat(os.path.join(folder, file)).st_mtime >= since:
+                    return True
+            except OSError:  # removed meanwhile by another job
+                continue
+    return False
+
+
+def _computation_time(record: dict[str, Any], computed: bool) -> dict[str, Any]:
+    """What the header's time means. A run that computed states its own wall time. A run served from
+    the cache keeps the filed record's computation time when it reproduced that record (and gives its
+    own as ``rerun_s``); with no such record its time is marked ``from_cache``."""
+    if computed:
+        return {}
+    try:
+        filed = read_record(record["artifact"], record["run"])
+    except ValueError:
+        filed = None
+    plain = json.loads(json.dumps(record, default=str))
+    same = filed and all(filed.get(k) == plain[k] for k in ("params", "metrics", "device"))
+    if same and not filed.get("from_cache") and isinstance(filed.get("wall_time_s"), (int, float)):
+        return {"wall_time_s": filed["wall_time_s"], "rerun_s": record["wall_time_s"],
+                "computed_on": filed.get("computed_on", filed.get("date"))}
+    return {"from_cache": True}
 
 
 def notebook_paths(name: str) -> tuple[Path, Path]:
@@ -108,27 +148,32 @@ def run_notebook(
 
     The parameters are validated first, so a bad value fails here, before a kernel starts. The page is
     replaced only once it executed completely (a failed run leaves ``.<name>.partial`` beside it, with the
-    error, and the previous page intact). On the page the template's default parameters cell is removed
+    error, the previous page intact, and a failure note in ``results/`` that the status page shows). On the page the template's default parameters cell is removed
     from display: papermill's injected cell after it shows the values actually used.
     """
     import nbformat
     import papermill
 
-    resolve(name, preset, split_precision(preset, overrides)[0])
+    resolve(name, preset, overrides)
     template, page = notebook_paths(name)
     output = output or page
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.partial")  # not *.ipynb: the book never picks it up
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The specified file .* does not end in one of", category=UserWarning)
-        papermill.execute_notebook(
-            str(template),
-            str(partial),
-            parameters={"preset": preset, "overrides": dict(overrides or {})},
-            kernel_name=kernel,
-            cwd=str(project_root()),
-            progress_bar=False,
-        )
+    run = run_name(preset_name(preset), overrides)
+    try:
+        with warnings.catch_warnings(), _results_env():
+            warnings.filterwarnings("ignore", message="The specified file .* does not end in one of", category=UserWarning)
+            papermill.execute_notebook(
+                str(template),
+                str(partial),
+                parameters={"preset": preset, "overrides": dict(overrides or {})},
+                kernel_name=kernel,
+                cwd=str(project_root()),
+                progress_bar=False,
+            )
+    except Exception as err:
+        write_failure(name, run, err)
+        raise
     executed = nbformat.read(partial, as_version=4)
     for cell in executed.cells:
         tags = cell.metadata.setdefault("tags", [])
@@ -136,4 +181,20 @@ def run_notebook(
             tags.append("remove-cell")
     nbformat.write(executed, partial)
     os.replace(partial, output)
+    clear_failure(name, run)
     return output
+
+
+@contextlib.contextmanager
+def _results_env():
+    """The kernel papermill starts inherits ``$REPROLIB_RESULTS`` pointing at this process's results
+    folder, so ``reprolib run`` files the page's record (a plain papermill run does not)."""
+    before = os.environ.get("REPROLIB_RESULTS")
+    os.environ["REPROLIB_RESULTS"] = str(results_root())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("REPROLIB_RESULTS")
+        else:
+            os.environ["REPROLIB_RESULTS"] = before

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from reprolib import precision
-from reprolib.presets import preset_name, resolve
-from reprolib.records import read_record
-from reprolib.runner import _plain, run_artifact, run_notebook, split_precision
+from reprolib.presets import preset_name, resolve, split_precision
+from reprolib.records import outcome_line, read_record, run_name
+from reprolib.runner import _plain, run_artifact, run_notebook
 from reprolib.runtime import resolve_device
 
 EXECUTORS = ("inline", "local", "slurm")
@@ -43,19 +43,20 @@ class SweepOptions:
 
 def is_done(name: str, preset: str, overrides: Mapping[str, Any]) -> bool:
     """Whether a record exists for ``name`` at ``preset`` made with exactly these parameters."""
-    record = read_record(name, preset_name(preset))
-    parameters, numerics = split_precision(preset, overrides)
-    return (record is not None and record.get("params") == _plain(resolve(name, preset, parameters))
-            and record.get("precision", "fp32") == precision.resolve(numerics, resolve_device("auto")).precision)
+    record = read_record(name, run_name(preset_name(preset), overrides))
+    wanted = precision.resolve(split_precision(preset, overrides)[1], resolve_device("auto")).precision
+    return (record is not None and record.get("params") == _plain(resolve(name, preset, overrides))
+            and record.get("precision", "fp32") == wanted)
 
 
 def job(mode: str, name: str, preset: str, overrides: Mapping[str, Any], target: str | None = None) -> str:
     """One artifact: ``compute`` its record (``target``: the device), or ``run`` (execute) its notebook
     (``target``: the kernel). Runs in the job's process."""
     if mode == "compute":
-        record = run_artifact(name, preset, overrides, device=target or "auto")
-        return f"{name}: {record['wall_time_s']} s on {record['device']}"
-    return f"{name}: executed at preset {preset_name(preset)} -> {run_notebook(name, preset, overrides, kernel=target)}"
+        return outcome_line(run_artifact(name, preset, overrides, device=target or "auto"))
+    page = run_notebook(name, preset, overrides, kernel=target)
+    record = read_record(name, run_name(preset_name(preset), overrides))
+    return f"{outcome_line(record) if record else name} -> {page}"
 
 
 def sweep(mode: str, names: Sequence[str], preset: str, overrides: Mapping[str, Any], options: SweepOptions,
@@ -65,7 +66,7 @@ def sweep(mode: str, names: Sequence[str], preset: str, overrides: Mapping[str, 
     Parameters of every artifact are validated before any job starts.
     """
     for name in names:
-        resolve(name, preset, split_precision(preset, overrides)[0])
+        resolve(name, preset, overrides)
     todo = [n for n in names if not (only_missing and is_done(n, preset, overrides))]
     lines = [f"{n}: already done at preset {preset_name(preset)} with these parameters" for n in names if n not in todo]
     if options.executor == "inline":

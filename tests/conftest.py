@@ -55,7 +55,7 @@ def built_book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     run = subprocess.run(
         [str(Path(sys.executable).parent / "jupyter-book"), "build", "book", "--path-output", str(out), "--warningiserror"],
-        cwd=project_root(), capture_output=True, text=True, timeout=900,
+        cwd=project_root(), capture_output=True, text=True,
     )
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
     return out / "_build" / "html"

@@ -54,3 +54,75 @@ def test_provenance_names_device_versions_and_commit():
     assert prov["device"] == "cpu: 2 threads"
     assert {"torch", "kornia", "reprolib", "python"} <= set(prov["versions"])
     assert "date" in prov and "git_commit" in prov
+
+
+def test_a_run_with_overrides_is_filed_apart_from_the_presets_record(isolated_dirs, capsys):
+    """`-p ipcs=[2]` once replaced results/smoke/coreset-baselines.json; now it has its own name."""
+    from reprolib.cli import main
+
+    tiny = ["-p", "methods=[random]", "-p", "eval.num_eval=1", "-p", "eval.epochs=2", "--device", "cpu"]
+    assert main(["compute", "coreset-baselines", "-p", "ipcs=[1]", *tiny]) == 0
+    assert main(["compute", "coreset-baselines", "-p", "ipcs=[2]", *tiny]) == 0
+    found = records.read_records("coreset-baselines")
+    assert len(found) == 2 and all(run.startswith("smoke+") for run in found)
+    assert sorted(r["overrides"]["ipcs"] == [2] for r in found.values()) == [False, True]
+    assert not (isolated_dirs / "results" / "smoke" / "coreset-baselines.json").exists()
+    assert records.run_name("smoke", {}) == "smoke"
+    assert records.run_name("smoke", {"ipcs": [2]}) != records.run_name("smoke", {"ipcs": [1]})
+    assert main(["status"]) == 0
+    assert "overrides: ipcs=[2] methods=[\"random\"]" in capsys.readouterr().out
+
+
+def test_the_page_header_shows_overrides_stopped_parts_and_computation_time():
+    from reprolib.report import provenance_line
+
+    record = {**_record(), "run": "smoke+0123abcd", "overrides": {"ipcs": [2]}, "device": "cpu: 2 threads",
+              "precision": "bf16", "wall_time_s": 0.4, "from_cache": True,
+              "metrics": {"rows": [{"method": "IADD", "dataset": "digits", "ipc": 1, "status": "diverged",
+                                    "message": "loss is nan at iteration 3\ntraceback"}]}}
+    line = provenance_line(record)
+    assert "overrides `ipcs=[2]`" in line and "smoke+0123abcd" in line and "precision: bf16" in line
+    assert "served from the cache" in line and "computed in" not in line
+    assert "IADD digits IPC 1 diverged (loss is nan at iteration 3)" in line
+    assert "computed in 12.5 s" in provenance_line({**record, "from_cache": False, "wall_time_s": 12.5})
+
+
+def test_a_cached_rerun_keeps_the_computation_time(isolated_dirs):
+    from reprolib.runner import run_artifact
+
+    tiny = {"ipcs": [1], "methods": ["random"], "eval.num_eval": 1, "eval.epochs": 2}
+    first = run_artifact("coreset-baselines", "smoke", tiny, device="cpu")
+    again = run_artifact("coreset-baselines", "smoke", tiny, device="cpu")
+    assert "from_cache" not in first and again["wall_time_s"] == first["wall_time_s"]
+    assert again["rerun_s"] <= first["wall_time_s"]
+    (isolated_dirs / "results").rename(isolated_dirs / "elsewhere")  # a hot cache, no filed record
+    assert run_artifact("coreset-baselines", "smoke", tiny, device="cpu")["from_cache"] is True
+
+
+def test_a_kernel_with_no_results_folder_shows_the_record_without_filing_it(isolated_dirs, monkeypatch):
+    import sys
+    import types
+
+    from reprolib.runner import run_artifact
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.delenv("REPROLIB_RESULTS")
+    monkeypatch.setattr(records, "project_root", lambda: isolated_dirs / "checkout")
+    record = run_artifact("coreset-baselines", "smoke", {"ipcs": [1], "methods": ["random"], "eval.num_eval": 1,
+                                                          "eval.epochs": 2}, device="cpu")
+    assert not (isolated_dirs / "checkout").exists()
+    assert records.read_records("coreset-baselines") == {record["run"]: record}
+
+
+def test_a_failed_page_is_noted_for_the_status_page_and_cleared_by_success(isolated_dirs):
+    from reprolib.pages.status import status_markdown
+
+    class PapermillExecutionError(Exception):
+        ename, evalue = "DatasetNotFoundError", "PneumoniaMNIST not found"
+
+    records.write_record(_record())
+    records.write_failure("coreset-baselines", "smoke", PapermillExecutionError("long traceback"))
+    assert records.read_failures("coreset-baselines")["smoke"]["message"] == "PneumoniaMNIST not found"
+    assert "last execution failed (DatasetNotFoundError: PneumoniaMNIST not found); no page" in status_markdown()
+    records.clear_failure("coreset-baselines", "smoke")
+    assert records.read_failures("coreset-baselines") == {}

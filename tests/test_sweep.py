@@ -41,7 +41,10 @@ def test_local_executor_matches_sequential_and_resumes(tmp_path, monkeypatch, ca
     assert main([*base, "--missing"]) == 0
     assert "already done" in capsys.readouterr().out
     assert main([*base, "--missing", "-p", "ipcs=[2]"]) == 0  # other parameters: not done, so it runs
-    assert json.loads((tmp_path / "local" / "tiny" / "coreset-baselines.json").read_text())["params"]["ipcs"] == [2]
+    [filed] = (tmp_path / "local").glob("tiny+*/coreset-baselines.json")  # filed apart from the preset's record
+    assert json.loads(filed.read_text())["params"]["ipcs"] == [2]
+    assert main([*base, "--missing", "-p", "ipcs=[2]"]) == 0
+    assert "already done" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("kwargs, message", [({"executor": "kubernetes"}, "unknown executor"), ({"jobs": 0}, "--jobs")])

@@ -42,7 +42,8 @@ def test_figures_name_a_table_setting_so_the_store_returns_the_tables_sets(prese
     for figure, table in ((resolve("ddpp-fig3", preset), ddpp), (resolve("iadd-fig8", preset), iadd)):
         assert figure.setting in table.settings and figure.setting in ddpp.settings
         assert (figure.rules, figure.seed) == (table.rules, table.seed) == (ddpp.rules, ddpp.seed)
-    assert {s.dataset for s in ddpp.settings} == {"covid-cxr" if preset == "paper" else "pneumoniamnist"}
+    shipped = {"paper": "covid-cxr", "small": "pneumoniamnist", "smoke": "pneumoniamnist-subset"}
+    assert {s.dataset for s in ddpp.settings} == {shipped[preset]}
 
 
 def test_paper_preset_follows_the_papers():

@@ -105,6 +105,9 @@ RECIPES: dict[str, Recipe] = {
                _get("medmnist/pneumoniamnist.npz", " (from https://zenodo.org/records/10519652, or where the "
                     "medmnist package puts it, ~/.medmnist/); online, download=True fetches it"),
                known_places=("~/.medmnist/pneumoniamnist.npz",), download=_download_pneumoniamnist),
+        Recipe("pneumoniamnist-subset", "PneumoniaMNIST subset shipped with reprolib", (), readers.check_exists,
+               readers.read_pneumoniamnist_subset, "reinstall reprolib: the file ships inside the package",
+               known_places=(str(readers.SHIPPED_PNEUMONIA),)),
         Recipe("covid-cxr", "COVID-19 Radiography Database",
                ("COVID-19_Radiography_Dataset", "covid-cxr", "COVID-19_Radiography_Dataset.zip", "covid-cxr.zip"),
                image_folders.check_tree, image_folders.read_covid,

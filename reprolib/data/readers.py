@@ -231,6 +231,27 @@ def read_pneumoniamnist(path: Path) -> tuple[RawData, DataSource]:
                            "train/val/test): results may not match PneumoniaMNIST.")
 
 
+# The subset shipped inside the package (reprolib/data/shipped/): what `smoke` runs on with no data folder.
+SHIPPED_PNEUMONIA = Path(__file__).parent / "shipped" / "pneumoniamnist-subset.npz"
+SHIPPED_PNEUMONIA_MD5 = "59503ba5524e065ece2c134fef6b8a2b"
+SHIPPED_PNEUMONIA_CREDIT = ("PneumoniaMNIST from MedMNIST v2 (Yang et al., Scientific Data 2023; CC BY 4.0, "
+                            "https://medmnist.com), from the chest X-rays of Kermany et al., Cell 2018")
+
+
+def read_pneumoniamnist_subset(path: Path) -> tuple[RawData, DataSource]:
+    """The 500-image class-balanced PneumoniaMNIST subset shipped with reprolib (smoke's chest X-rays)."""
+    raw, _ = read_pneumoniamnist(path)
+    if hashlib.md5(path.read_bytes()).hexdigest() != SHIPPED_PNEUMONIA_MD5:
+        raise DatasetCorruptError(path, "is not the PneumoniaMNIST subset shipped with reprolib (MD5 differs): "
+                                        "reinstall the package")
+    counts = counts_text(len(raw.train_y), len(raw.val_y), len(raw.test_y))
+    return raw, DataSource(
+        "pneumoniamnist-subset", "pneumoniamnist (subset shipped with reprolib)", False, str(path),
+        f"A class-balanced subset of PneumoniaMNIST shipped inside the package ({counts} train/val/test images, "
+        f"official {counts_text(*_PNEUMONIA_COUNTS)}): real 28x28 chest X-rays, far too few for the papers' "
+        f"numbers; {SHIPPED_PNEUMONIA_CREDIT}.")
+
+
 # --- scikit-learn digits ------------------------------------------------------------------------------
 
 def read_digits() -> tuple[RawData, DataSource]:

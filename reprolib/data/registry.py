@@ -79,6 +79,12 @@ _INFOS: dict[str, DatasetInfo] = {
             ("pneumoniamnist",),
         ),
         DatasetInfo(
+            "pneumoniamnist-subset", 2, 1, (28, 28), 150,
+            "A class-balanced 500-image subset of PneumoniaMNIST shipped inside the package (150/20/80 per class "
+            "train/val/test; MedMNIST v2, CC BY 4.0): the chest X-rays `smoke` runs on with no data folder",
+            (),
+        ),
+        DatasetInfo(
             "covid-cxr", 4, 1, (112, 112), 1076,
             "COVID-19 Radiography Database (COVID, Lung_Opacity, Normal, Viral Pneumonia), resized to 112x112 "
             "grey; no official split: fixed seeded stratified 80/20 split; mean/std from the training split",
@@ -92,7 +98,9 @@ DATASET_NAMES: tuple[str, ...] = tuple(_INFOS)
 
 def unknown_name(name: str) -> ValueError:
     valid = ", ".join(DATASET_NAMES)
-    return ValueError(f"unknown dataset {name!r}: valid names are {valid}, or {FOLDER_PREFIX}/path/to/folder_or_zip")
+    return ValueError(f"unknown dataset {name!r}: valid names are {valid}, or {FOLDER_PREFIX}PATH for your own images "
+                      f"(PATH: a folder or .zip whose first-level folders are the classes, optionally split into "
+                      f"train/ and test/; see the README's 'Your own data')")
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -113,7 +121,7 @@ def check_ipcs(datasets: tuple[str, ...] | list[str], ipcs: tuple[int, ...] | li
         raise ValueError("give at least one dataset and one ipc")
     for name in datasets:
         if name not in DATASET_NAMES and not name.startswith(FOLDER_PREFIX):
-            raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+            raise unknown_name(name)
         smallest = dataset_info(name).train_per_class_min
         for ipc in ipcs:
             if not 1 <= ipc <= smallest:

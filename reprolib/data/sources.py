@@ -45,9 +45,13 @@ def downloads_folder() -> Path:
 
 
 def portable_location(path: Path) -> str:
-    """``path`` as a record states it, without this machine's folders: relative to the ``$REPROLIB_DATA``
+    """``path`` as a record states it, without this machine's folders: relative to the package (shipped
+    data), the ``$REPROLIB_DATA``
     folder or the downloads folder it was found in, else to the home folder, else as it is."""
-    roots = [(folder, f"${DATA_ENV}") for folder in data_folders(None)]
+    import reprolib
+
+    roots = [(Path(reprolib.__file__).parent, "reprolib")]  # data shipped inside the package
+    roots += [(folder, f"${DATA_ENV}") for folder in data_folders(None)]
     roots += [(downloads_folder(), "downloads (torchvision)"), (Path.home(), "~")]
     for root, name in roots:
         if path.is_relative_to(root):

@@ -28,8 +28,8 @@ from reprolib.image_grid import encode_grid
 from reprolib.pages import trajectory_cxr as page
 from reprolib.runtime import make_generator
 
-CXR_DATASETS = ("covid-cxr", "pneumoniamnist")
-"""The papers' database and its offline stand-in; ``folder:PATH`` (a user's own CXR folder) is also accepted."""
+CXR_DATASETS = ("covid-cxr", "pneumoniamnist", "pneumoniamnist-subset")
+"""The papers' database and its offline stand-ins (the subset ships with the package); ``folder:PATH`` (a user's own CXR folder) is also accepted."""
 
 
 def check_cxr_dataset(name: str) -> None:

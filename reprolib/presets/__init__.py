@@ -61,10 +61,7 @@ def load_preset(preset: str) -> dict[str, Any]:
     """The preset's ``artifacts`` mapping, merged over its files (an artifact in two files is an error)."""
     merged: dict[str, Any] = {}
     for path in preset_files(preset):
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise PresetError(f"preset file {path} is not valid YAML: {err}") from err
+        data = _read_yaml(path)
         if not isinstance(data, dict) or not isinstance(data.get("artifacts", {}), dict):
             raise PresetError(f"preset file {path} must be a mapping with an 'artifacts:' mapping of artifact -> parameters")
         for name, values in (data.get("artifacts") or {}).items():
@@ -74,11 +71,18 @@ def load_preset(preset: str) -> dict[str, Any]:
     return {"artifacts": merged}
 
 
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise PresetError(f"preset file {path} is not valid YAML: {err}") from err
+
+
 def preset_precision(preset: str) -> str:
     """The precision a preset runs its networks in (a top-level ``precision:`` key; ``auto`` if none)."""
     found = set()
     for path in preset_files(preset):
-        data = yaml.safe_load(path.read_text())
+        data = _read_yaml(path)
         if isinstance(data, dict) and "precision" in data:
             found.add(data["precision"])
     if len(found) > 1:
@@ -201,12 +205,29 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
+def split_precision(preset: str, overrides: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """``overrides`` without the run-level ``precision`` key, and the run's precision: that key
+    (``-p precision=fp32``) if given, else the preset's (:func:`preset_precision`)."""
+    from reprolib.precision import PRECISIONS
+
+    parameters = dict(overrides or {})
+    chosen = parameters.pop("precision", None)
+    name = preset_precision(preset) if chosen is None else chosen
+    if name not in PRECISIONS:
+        raise PresetError(f"precision={name!r}: choose one of {', '.join(PRECISIONS)}")
+    return parameters, name
+
+
 def resolve(artifact: str, preset: str = "smoke", overrides: Mapping[str, Any] | None = None) -> Any:
-    """The validated parameters of ``artifact`` at ``preset`` with ``overrides`` applied."""
+    """The validated parameters of ``artifact`` at ``preset`` with ``overrides`` applied (a ``precision``
+    override is the run's, not a parameter: checked here, applied by the runner)."""
     from reprolib.artifacts import get_artifact
+    from reprolib.overrides import apply_overrides
 
     spec = get_artifact(artifact)
-    values = merge(expand_references(preset_values(preset, artifact), preset, (artifact,)), overrides or {})
+    overrides, _ = split_precision(preset, overrides)
+    values = apply_overrides(expand_references(preset_values(preset, artifact), preset, (artifact,)), overrides,
+                             spec.params, f"{artifact} @ {preset_name(preset)}")
     params = build(spec.params, values, f"{artifact} @ {preset_name(preset)}")
     try:
         params.validate()

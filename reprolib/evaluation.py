@@ -43,12 +43,26 @@ class EvalProtocol:
     weight_decay: float = 5e-4
     dsa: bool = True
     dsa_strategy: str = DEFAULT_STRATEGY
+    # A cheaper schedule for some set sizes, {ipc: {num_eval: n, epochs: e}}: how a CPU preset cuts the
+    # cost of large sets (IPC 50 trains 50× the images of IPC 1 per epoch) while keeping the protocol.
+    by_ipc: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.arch.lower() not in NETWORK_NAMES:
             raise ValueError(f"unknown evaluation network {self.arch!r}; choose one of {', '.join(NETWORK_NAMES)}")
         if self.num_eval < 1 or self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"num_eval, epochs, batch_size must be ≥ 1 and lr > 0; got {self}")
+        for ipc, changes in self.by_ipc.items():
+            if not isinstance(ipc, int) or ipc < 1 or not isinstance(changes, dict) or not changes:
+                raise ValueError(f"by_ipc maps an IPC (integer ≥ 1) to changes such as {{epochs: 300}}; got {ipc!r}: {changes!r}")
+            bad = {k: v for k, v in changes.items()
+                   if k not in ("num_eval", "epochs") or not isinstance(v, int) or isinstance(v, bool) or v < 1}
+            if bad:
+                raise ValueError(f"by_ipc[{ipc}] may set num_eval and epochs (integers ≥ 1), not {bad}")
+
+    def for_ipc(self, ipc: int) -> "EvalProtocol":
+        """The protocol a set of ``ipc`` images per class is scored with (``by_ipc``'s changes applied)."""
+        return replace(self, **self.by_ipc.get(ipc, {}), by_ipc={}) if self.by_ipc else self
 
     def train_config(self, lr: float | None = None) -> TrainConfig:
         return TrainConfig(
@@ -61,7 +75,11 @@ class EvalProtocol:
         )
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields (``by_ipc`` only when set, so stored evaluations keep their addresses)."""
+        fields = asdict(self)
+        if not fields["by_ipc"]:
+            del fields["by_ipc"]
+        return fields
 
 
 @dataclass(frozen=True)
@@ -120,9 +138,11 @@ def evaluate_synthetic(
     ``per_batch(batch, generator)`` replaces the protocol's DSA step on each minibatch (DiM's
     regenerate-every-batch evaluation passes labels as ``images`` and generates them there).
     ``batched`` trains the networks together (same random streams, equal to float tolerance).
+    The protocol's ``by_ipc`` schedule for ``len(labels) // num_classes`` images per class applies.
     """
     device = dataset.test_x.device
     images, labels = images.detach().to(device), labels.to(device)
+    protocol = protocol.for_ipc(len(labels) // dataset.num_classes)
     augment = per_batch if per_batch is not None else DSA(protocol.dsa_strategy) if protocol.dsa else None
     config = protocol.train_config(lr)
 

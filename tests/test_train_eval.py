@@ -64,3 +64,25 @@ def test_protocol_validation():
         EvalProtocol(arch="resnet19").validate()
     with pytest.raises(ValueError, match="num_eval"):
         EvalProtocol(num_eval=0).validate()
+
+
+def test_by_ipc_gives_large_sets_their_own_schedule(digits):
+    protocol = EvalProtocol(arch_options=TINY, num_eval=3, epochs=2, by_ipc={5: {"num_eval": 1, "epochs": 1}})
+    protocol.validate()
+    assert protocol.for_ipc(5) == EvalProtocol(arch_options=TINY, num_eval=1, epochs=1)
+    assert protocol.for_ipc(1) == EvalProtocol(arch_options=TINY, num_eval=3, epochs=2)
+    idx = torch.cat([torch.nonzero(digits.train_y == c).flatten()[:5] for c in range(10)])
+    assert evaluate_synthetic(digits.train_x[idx], digits.train_y[idx], digits, protocol).n == 1
+    assert evaluate_synthetic(digits.train_x[idx[::5]], digits.train_y[idx[::5]], digits, protocol).n == 3
+    assert "by_ipc" not in EvalProtocol().as_dict()  # stored evaluations keep their addresses
+
+
+@pytest.mark.parametrize("by_ipc, message", [
+    ({50: {"lr": 0.1}}, "may set num_eval and epochs"),
+    ({50: {"epochs": 0}}, "may set num_eval and epochs"),
+    ({"fifty": {"epochs": 3}}, "maps an IPC"),
+    ({50: {}}, "maps an IPC"),
+])
+def test_by_ipc_validation(by_ipc, message):
+    with pytest.raises(ValueError, match=message):
+        EvalProtocol(by_ipc=by_ipc).validate()

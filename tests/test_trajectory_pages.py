@@ -43,3 +43,11 @@ def test_claims_come_from_the_record():
     assert checks["DDPP ≥ MTT at every dataset and IPC"] is None
     assert checks["Our reproduced rows agree with the published ones"] is None
     assert checks["Every distillation ran to the end"] is False
+
+
+def test_the_full_dataset_column_says_how_long_it_trained():
+    full = {**_row("Full Dataset", None, 69.6, "digits"), "epochs": 5}
+    record = {"preset": "smoke", "metrics": {"rows": [_row("MTT", 10, 90.0, "digits"), full]}}
+    assert "| Full Dataset (5 epochs) |" in page.ours_table(record, "ddpp", "table1")
+    assert "| Full Dataset |" in page.ours_table({**record, "metrics": {"rows": [
+        _row("MTT", 10, 90.0, "digits"), {k: v for k, v in full.items() if k != "epochs"}]}}, "ddpp", "table1")

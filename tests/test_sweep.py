@@ -1,4 +1,5 @@
-"""Sweeps: the local executor with 2 jobs gives the sequential records; a rerun does only what is missing."""
+"""Sweeps: the local executor with 2 jobs gives the sequential records; a rerun does only what is missing;
+SLURM settings are checked and override the defaults (tests/test_slurm.py submits to a real cluster)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,6 @@ import pytest
 from reprolib.cli import main
 from reprolib.sweep import SweepOptions, slurm_parameters
 
-TINY = """artifacts:
-  coreset-baselines:
-    ipcs: [1]
-    methods: [random, herding]
-    feature_model: {arch: convnet, arch_options: {depth: 2, width: 8}, train: {epochs: 2}}
-    eval: {arch: convnet, arch_options: {depth: 2, width: 8}, num_eval: 1, epochs: 5}
-"""
-
 
 def _metrics(results, preset="tiny"):
     found = {}
@@ -26,10 +19,8 @@ def _metrics(results, preset="tiny"):
     return found
 
 
-def test_local_executor_matches_sequential_and_resumes(tmp_path, monkeypatch, capsys):
-    preset = tmp_path / "tiny.yaml"
-    preset.write_text(TINY)
-    base = ["compute", "coreset-baselines", "--preset", str(preset), "--device", "cpu"]
+def test_local_executor_matches_sequential_and_resumes(tmp_path, monkeypatch, capsys, tiny_sweep):
+    base = ["compute", "coreset-baselines", "--preset", str(tiny_sweep), "--device", "cpu"]
 
     monkeypatch.setenv("REPROLIB_RESULTS", str(tmp_path / "sequential"))
     assert main(base) == 0

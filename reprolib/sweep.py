@@ -1,10 +1,10 @@
 """Running many artifacts: in this process, as local jobs, or on a SLURM cluster, through submitit.
 
 Each artifact is one job (on SLURM with as many GPUs as ``--slurm gpus_per_node=N`` asks, by default
-one where the partition's nodes have GPUs and none where they have not). Prerequisites shared between artifacts (teacher
-trajectories, trained models, distilled sets) live in the artifact store, where a file lock makes the
-first job compute them and every other job wait and reuse them; so the jobs need no ordering, only a
-store they all see (``$REPROLIB_CACHE`` on a shared filesystem for a cluster). A rerun after a
+one where the partition's nodes have GPUs and none where they have not). Prerequisites shared between
+artifacts (teacher trajectories, trained models, distilled sets) live in the artifact store, where a
+file lock makes the first job compute them and every other job wait and reuse them; so the jobs need no
+ordering, only a store they all see (``$REPROLIB_CACHE`` on a shared filesystem for a cluster). A rerun after a
 failure submits only the artifacts whose record is missing or was made with other parameters.
 """
 
@@ -172,13 +172,20 @@ def _outcome(handle, executor: str) -> str:
     log = f"[job {handle.job_id}, log {handle.paths.stdout}]"
     while executor == "slurm" and not handle.done():
         state = _queue_state(handle.job_id)
-        if state not in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"):
-            time.sleep(5)  # the result file of a job that just completed may still be on its way
+        if state not in _ACTIVE:
+            # a completed job's result file may take a while to show on a shared filesystem
+            deadline = time.monotonic() + (60 if state in ("COMPLETED", None) else 5)
+            while not handle.done() and time.monotonic() < deadline:
+                time.sleep(1)
             if handle.done():
                 break
             raise RuntimeError(f"SLURM job {handle.job_id} ended without a result ({state or 'no longer queued'}) {log}")
         time.sleep(2)
     return f"{handle.result()} {log}"
+
+
+_ACTIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "PREEMPTED", "REQUEUED", "REQUEUE_HOLD",
+           "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD")
 
 
 def _queue_state(job_id: str) -> str | None:

@@ -5,18 +5,22 @@ mapping of everything that determines it (parameters, data source, the computati
 The file name is the SHA-256 of the canonical JSON of (kind, spec), so a second run with the same spec
 reuses the artifact and any change to the spec computes a new one.
 
-Files are written atomically (temporary file, fsync, rename) and followed by a checksum sidecar; an
-artifact whose sidecar is missing or does not match is treated as absent (and removed), never used.
-Files are read with ``torch.load(weights_only=True)``: nothing is unpickled as an arbitrary object.
-A file lock per artifact makes two processes computing the same artifact produce one valid file.
+Many processes may share one store (local jobs, SLURM jobs on a shared filesystem). Every write of an
+artifact holds its lock file, and publishes the checksum sidecar, then the artifact, each by an atomic
+rename; a reader takes no lock unless what it sees fails the checksum, and then re-reads under the lock
+(a writer may have been between its two renames): only what is still bad there is discarded and
+recomputed. Files are read with ``torch.load(weights_only=True)``: nothing is unpickled as an arbitrary
+object. Files and folders get the umask's permissions, so a group can share a cache.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import os
-import tempfile
+import secrets
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,42 +66,52 @@ def spec_hash(kind: str, spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
+
+    The temporary file is created with mode 0666 less the umask (as ``open`` would), not ``mkstemp``'s
+    0600, so that a group sharing the folder can read what was written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_torch_save(path: Path, obj: Any) -> None:
-    """``torch.save`` through a temporary file and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_failure(what: str, path: Path, err: OSError, setting: str) -> str:
+    """A sentence on why writing ``what`` to ``path`` failed, with the advice that fits the cause."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = f"the disk (or quota) is full: free space or point {setting} at another folder"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = f"the folder is not writable by this user: point {setting} at a writable folder"
+    else:
+        advice = f"{setting} is {path.parent}"
+    return f"could not write {what} to {path}: {err.strerror or err} ({advice})"
+
+
+_LOCKS: dict[str, FileLock] = {}
+
+
+def _lock(path: Path) -> FileLock:
+    """The lock of the artifact at ``path``: one reentrant object per file in this process, so a save
+    inside ``cached`` (which already holds it) does not wait for itself."""
+    lock_path = str(path.with_suffix(".lock"))
+    if lock_path not in _LOCKS:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _LOCKS[lock_path] = FileLock(lock_path)
+    return _LOCKS[lock_path]
 
 
 @dataclass
@@ -118,34 +132,32 @@ class ArtifactStore:
         return self.load(kind, spec) is not None
 
     def load(self, kind: str, spec: Mapping[str, Any], map_location: Any = "cpu") -> Tensors | None:
-        """The stored tensors, or None when absent, incomplete or corrupt (a bad file is removed)."""
+        """The stored tensors, or None when absent; a file that fails its checksum or does not load is
+        re-read under the artifact's lock, and discarded (to be recomputed) only if it is still bad."""
         path = self.path(kind, spec)
-        sidecar = path.with_suffix(".sha256")
-        if not path.exists():
-            return None
-        if not sidecar.exists() or sidecar.read_text().strip() != _sha256_file(path):
-            self._discard(path, "its checksum is missing or does not match (incomplete or corrupt)")
-            return None
-        try:
-            payload = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as err:  # a file that passes the checksum but does not load: treat alike
-            self._discard(path, f"it cannot be loaded ({err})")
-            return None
-        return payload["tensors"]
+        payload, problem = _read(path, map_location)
+        if problem is not None:
+            with _lock(path):
+                payload, problem = _read(path, map_location)
+                if problem is not None:
+                    self._discard(path, problem)
+        return None if payload is None else payload["tensors"]
 
     def save(self, kind: str, spec: Mapping[str, Any], tensors: Tensors) -> Path:
         """Store ``tensors`` (a dict of tensors, numbers, strings, lists) atomically, with its checksum."""
         path = self.path(kind, spec)
         payload = {"kind": kind, "spec": json.loads(canonical_json(dict(spec))), "tensors": tensors}
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        data = buffer.getvalue()
         try:
-            atomic_torch_save(path, payload)
-            atomic_write_bytes(path.with_suffix(".sha256"), _sha256_file(path).encode())
-            atomic_write_bytes(path.with_suffix(".json"), canonical_json(payload["spec"]).encode())
+            with _lock(path):
+                atomic_write_bytes(path.with_suffix(".sha256"), _sha256(data).encode())
+                atomic_write_bytes(path, data)
+                atomic_write_bytes(path.with_suffix(".json"), canonical_json(payload["spec"]).encode())
         except OSError as err:
-            raise OSError(
-                f"could not write artifact {kind} to {path}: {err}. Free disk space or point "
-                f"REPROLIB_CACHE at a writable folder; earlier artifacts are untouched."
-            ) from err
+            raise OSError(f"{write_failure(f'artifact {kind}', path, err, 'REPROLIB_CACHE')}; "
+                          f"earlier artifacts are untouched") from err
         return path
 
     def cached(self, kind: str, spec: Mapping[str, Any], compute: Callable[[], Tensors]) -> Tensors:
@@ -153,9 +165,7 @@ class ArtifactStore:
         found = self.load(kind, spec)
         if found is not None:
             return found
-        path = self.path(kind, spec)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.with_suffix(".lock"))):
+        with _lock(self.path(kind, spec)):
             found = self.load(kind, spec)  # another process may have finished while we waited
             if found is not None:
                 return found
@@ -174,6 +184,24 @@ class ArtifactStore:
             p.unlink(missing_ok=True)
 
 
+def _read(path: Path, map_location: Any) -> tuple[dict | None, str | None]:
+    """(payload, None) for a good file; (None, None) when there is none; (None, why) when it is bad."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    try:
+        expected = path.with_suffix(".sha256").read_text().strip()
+    except FileNotFoundError:
+        return None, "its checksum file is missing (incomplete or corrupt)"
+    if expected != _sha256(data):
+        return None, "its checksum does not match (incomplete or corrupt)"
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True), None
+    except Exception as err:  # a file that passes the checksum but does not load: treat alike
+        return None, f"it cannot be loaded ({err})"
+
+
 @dataclass
 class Checkpoint:
     """The latest saved state of an unfinished computation; cleared once the result is stored."""
@@ -190,5 +218,6 @@ class Checkpoint:
 
     def clear(self) -> None:
         path = self.store.path(self.kind, self.spec)
-        for p in (path, path.with_suffix(".sha256"), path.with_suffix(".json")):
-            p.unlink(missing_ok=True)
+        with _lock(path):
+            for p in (path, path.with_suffix(".sha256"), path.with_suffix(".json")):
+                p.unlink(missing_ok=True)

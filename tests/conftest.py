@@ -2,7 +2,52 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+
+# two small artifacts (coreset baselines; DC and DM) for the sweep tests: about 20 s on one CPU core
+TINY_SWEEP = """precision: fp32
+artifacts:
+  coreset-baselines:
+    ipcs: [1]
+    methods: [random, herding]
+    feature_model: {arch: convnet, arch_options: {depth: 2, width: 8}, train: {epochs: 2}}
+    eval: {arch: convnet, arch_options: {depth: 2, width: 8}, num_eval: 1, epochs: 5}
+  classic-distillation:
+    ipcs: [1]
+    methods: [dc, dm]
+    dc: {iterations: 3, loops: {1: [1, 1]}, batch_real: 32, init: real, arch: convnet, arch_options: {depth: 2, width: 8}}
+    dm: {iterations: 6, batch_real: 32, arch: convnet, arch_options: {depth: 2, width: 8}}
+    eval: {arch: convnet, arch_options: {depth: 2, width: 8}, num_eval: 1, epochs: 5}
+    checkpoint_every: 1
+"""
+
+
+@pytest.fixture
+def tiny_sweep(tmp_path) -> Path:
+    """A preset file listing the two small artifacts of ``TINY_SWEEP`` (so ``all`` sweeps both)."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_SWEEP)
+    return path
+
+
+def _without_timings(value):
+    """A record's metrics minus what differs between identical runs (wall-clock timings, the device text)."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if "seconds" not in k and k != "timed_on"}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="session")
+def record_metrics():
+    """A reader of a results folder: {artifact: metrics without timings} over every record in it."""
+    def read(folder: Path) -> dict:
+        return {p.stem: _without_timings(json.loads(p.read_text())["metrics"]) for p in sorted(Path(folder).rglob("*.json"))}
+    return read
 
 
 @pytest.fixture(autouse=True)
@@ -11,6 +56,9 @@ def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("REPROLIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("REPROLIB_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("REPROLIB_PROGRESS", "0")
+    # A user preset without 'precision:' runs 'auto' (bf16 + torch.compile here); compiling every tiny
+    # network would cost the suite minutes, so tests run bf16 eager unless one asks for compiling.
+    monkeypatch.setenv("REPROLIB_COMPILE", "0")
     return tmp_path
 
 

@@ -302,12 +302,60 @@ def test_damaged_zip_and_image_are_corrupt(tmp_path):
     with pytest.raises(DatasetCorruptError, match="truncated.zip: is not a readable zip file"):
         load_dataset(f"folder:{truncated}")
     (folder / "q" / "002.png").write_bytes(b"\x89PNG not really")
-    with pytest.raises(DatasetCorruptError, match=r"q/002.png: is not a readable image"):
+    with pytest.raises(DatasetCorruptError, match=r"q/002.png: is not an image in a format Pillow knows") as caught:
         load_image_folder(folder)
+    assert "object at 0x" not in str(caught.value)  # the file, never Pillow's repr of a buffer
     with FileTree(zip_folder(folder, tmp_path / "again.zip")) as tree:
         _, names, _ = class_folders(tree)
-        with pytest.raises(DatasetCorruptError, match=r"again.zip:pics/q/002.png: is not a readable image"):
+        with pytest.raises(DatasetCorruptError, match=r"again.zip:pics/q/002.png: is not an image"):
             decode_images(tree, names)
+
+
+def test_an_empty_class_folder_is_an_error_naming_it(tmp_path):
+    """It once made a 2-class dataset out of 3 without a word."""
+    folder = write_class_folders(tmp_path / "pics", {"a": 5, "b": 5})
+    (folder / "c").mkdir()
+    (folder / "c" / "notes.txt").write_text("no images here")
+    for name in (f"folder:{folder}", f"folder:{zip_folder(folder, tmp_path / 'pics.zip')}"):
+        for read in (load_dataset, dataset_info):  # dataset_info: checked with the parameters, before computing
+            with pytest.raises(ValueError, match=r"pics/c is a class folder without images"):
+                read(name)
+
+
+def test_mixed_grey_and_colour_images_are_refused_unless_converted_on_purpose(tmp_path):
+    """One greyscale image sorted first once turned an RGB set grey."""
+    folder = write_class_folders(tmp_path / "pics", {"a": 5, "b": 5})
+    (folder / "a" / "000.png").write_bytes(png_bytes(7, mode="L"))
+    with pytest.raises(ValueError, match=r"pics/a/001.png is colour but .*pics/a/000.png is grey: .*channels=3"):
+        load_dataset(f"folder:{folder}")
+    colour = load_dataset(f"folder:{folder}?channels=3")
+    assert colour.channels == 3 and dataset_info(f"folder:{folder}?channels=3").channels == 3
+    grey = load_dataset(f"folder:{folder}?channels=1&image_size=4")
+    assert grey.train_x.shape[1:] == (1, 4, 4)
+    assert dataset_info(f"folder:{folder}?channels=1&image_size=4").image_size == (4, 4)
+
+
+def test_folder_options_are_settable_from_parameters_and_checked(tmp_path):
+    from reprolib.presets import PresetError, resolve
+
+    folder = write_class_folders(tmp_path / "pics", {"a": 5, "b": 5})
+    (folder / "b" / "004.png").write_bytes(png_bytes(3, size=(9, 9)))
+    with pytest.raises(ValueError, match=r"pics/b/004.png is 9x9 but .*a/000.png is 5x6: .*\?image_size=5x6"):
+        load_dataset(f"folder:{folder}")
+    params = resolve("coreset-baselines", "smoke", {"datasets": [f"folder:{folder}?image_size=8x8"], "ipcs": [1]})
+    assert load_dataset(params.datasets[0]).image_size == (8, 8)
+    for bad, message in (("?size=8", "unknown option 'size'"), ("?channels=2", "channels must be 1"),
+                         ("?image_size=8y8", "image_size must be H or HxW")):
+        with pytest.raises(PresetError, match=message):
+            resolve("coreset-baselines", "smoke", {"datasets": [f"folder:{folder}{bad}"], "ipcs": [1]})
+
+
+def test_train_and_test_parts_of_different_kinds_are_named(tmp_path):
+    write_class_folders(tmp_path / "set" / "train", {"x": 3, "y": 4}, mode="L")
+    write_class_folders(tmp_path / "set" / "test", {"x": 2, "y": 1})
+    with pytest.raises(ValueError, match=r"test/x/000.png is colour 5x6 but .*train/x/000.png is grey 5x6: .*channels=1"):
+        load_dataset(f"folder:{tmp_path / 'set'}")
+    assert load_dataset(f"folder:{tmp_path / 'set'}?channels=1").test_x.shape[1] == 1
 
 
 def test_pneumoniamnist_npz_source_labels(tmp_path):

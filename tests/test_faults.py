@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -24,39 +23,11 @@ TRAJECTORY = [*COMPUTE, "ddpp-table1", "--device", "cpu", "-p",
               "max_start_epoch: 3, lr_img: 100.0, lr_lr: 1.0e-5, lr_init: 0.01, checkpoint_every: 2}}]",
               "-p", "methods=[mtt, ddpp]", "-p", "coreset_methods=[random]", "-p", "classic_methods=[]",
               "-p", "full_dataset_epochs=0", "-p", "eval.num_eval=1", "-p", "eval.epochs=10"]
-TINY_SWEEP = """artifacts:
-  coreset-baselines:
-    ipcs: [1]
-    methods: [random, herding]
-    feature_model: {arch: convnet, arch_options: {depth: 2, width: 8}, train: {epochs: 2}}
-    eval: {arch: convnet, arch_options: {depth: 2, width: 8}, num_eval: 1, epochs: 5}
-  classic-distillation:
-    ipcs: [1]
-    methods: [dc, dm]
-    dc: {iterations: 3, loops: {1: [1, 1]}, batch_real: 32, init: real, arch: convnet, arch_options: {depth: 2, width: 8}}
-    dm: {iterations: 6, batch_real: 32, arch: convnet, arch_options: {depth: 2, width: 8}}
-    eval: {arch: convnet, arch_options: {depth: 2, width: 8}, num_eval: 1, epochs: 5}
-    checkpoint_every: 1
-"""
 
 
 def _env(tmp: Path, name: str) -> dict:
     return {**os.environ, "REPROLIB_CACHE": str(tmp / f"cache-{name}"), "REPROLIB_RESULTS": str(tmp / f"results-{name}"),
             "REPROLIB_PROGRESS": "0"}
-
-
-def _without_timings(value):
-    """A record's metrics minus what differs between identical runs (wall-clock timings, the device text)."""
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if "seconds" not in k and k != "timed_on"}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
-def _records(tmp: Path, name: str) -> dict:
-    folder = tmp / f"results-{name}"
-    return {p.stem: _without_timings(json.loads(p.read_text())["metrics"]) for p in sorted(folder.rglob("*.json"))}
 
 
 def _run(args: list[str], env: dict) -> None:
@@ -86,7 +57,7 @@ def _no_partial_artifact_is_readable(cache: Path) -> None:
         assert not digest_file.exists() or len(digest_file.read_text()) == 64
 
 
-def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
+def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path, record_metrics):
     _run(CORESET, _env(tmp_path, "ref"))
     env = _env(tmp_path, "killed")
     # kill it at a random point after its first scored cell: some evaluations stored, the rest not
@@ -94,22 +65,22 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path):
     assert not (tmp_path / "results-killed" / "smoke" / "coreset-baselines.json").exists()
     _no_partial_artifact_is_readable(tmp_path / "cache-killed")
     _run(CORESET, env)
-    assert _records(tmp_path, "killed") == _records(tmp_path, "ref") != {}
+    assert record_metrics(tmp_path / "results-killed") == record_metrics(tmp_path / "results-ref") != {}
 
 
 @pytest.fixture(scope="module")
-def trajectory_reference(tmp_path_factory) -> dict:
+def trajectory_reference(tmp_path_factory, record_metrics) -> dict:
     tmp = tmp_path_factory.mktemp("trajectory")
     _run(TRAJECTORY, _env(tmp, "ref"))
-    return _records(tmp, "ref")
+    return record_metrics(tmp / "results-ref")
 
 
 @pytest.mark.parametrize("stage, pattern, delay", [
     ("teacher-trajectory", "*.sha256", 0.0),  # after the first of three teachers is stored
     ("distilled-set.checkpoint", "*.sha256", random.Random(1).uniform(0.0, 0.3)),  # mid-distillation
 ])
-def test_killed_teacher_training_or_distillation_resumes_to_the_same_record(tmp_path, trajectory_reference, stage,
-                                                                          pattern, delay):
+def test_killed_teacher_training_or_distillation_resumes_to_the_same_record(tmp_path, trajectory_reference,
+                                                                          record_metrics, stage, pattern, delay):
     env = _env(tmp_path, "killed")
     _kill_when(TRAJECTORY, env, tmp_path / "cache-killed" / stage, pattern, delay)
     assert not (tmp_path / "results-killed").exists()
@@ -117,14 +88,12 @@ def test_killed_teacher_training_or_distillation_resumes_to_the_same_record(tmp_
     assert teachers < 3 if stage == "teacher-trajectory" else teachers == 3, f"killed at the wrong point ({teachers} teachers)"
     _no_partial_artifact_is_readable(tmp_path / "cache-killed")
     _run(TRAJECTORY, env)
-    assert _records(tmp_path, "killed") == trajectory_reference
+    assert record_metrics(tmp_path / "results-killed") == trajectory_reference
     assert not list((tmp_path / "cache-killed").glob("*.checkpoint/*.pt")), "a finished run leaves no checkpoint behind"
 
 
-def test_killed_sweep_reruns_only_what_is_missing_to_the_same_records(tmp_path):
-    preset = tmp_path / "tiny.yaml"
-    preset.write_text(TINY_SWEEP)
-    sweep = [*COMPUTE, "all", "--preset", str(preset), "--device", "cpu"]
+def test_killed_sweep_reruns_only_what_is_missing_to_the_same_records(tmp_path, tiny_sweep, record_metrics):
+    sweep = [*COMPUTE, "all", "--preset", str(tiny_sweep), "--device", "cpu"]
     _run(sweep, _env(tmp_path, "ref"))
     env = _env(tmp_path, "killed")
     local = [*sweep, "--executor", "local", "--jobs", "2", "--jobs-folder", str(tmp_path / "jobs")]
@@ -132,8 +101,8 @@ def test_killed_sweep_reruns_only_what_is_missing_to_the_same_records(tmp_path):
     _no_partial_artifact_is_readable(tmp_path / "cache-killed")
     done = subprocess.run([*sweep, "--missing"], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert _records(tmp_path, "killed") == _records(tmp_path, "ref")
-    assert set(_records(tmp_path, "ref")) == {"coreset-baselines", "classic-distillation"}
+    assert record_metrics(tmp_path / "results-killed") == record_metrics(tmp_path / "results-ref")
+    assert set(record_metrics(tmp_path / "results-ref")) == {"coreset-baselines", "classic-distillation"}
 
 
 def test_malformed_preset_and_missing_data_fail_cleanly(tmp_path):

@@ -150,3 +150,17 @@ def test_a_run_records_its_precision_and_a_bad_one_is_refused(monkeypatch):
     assert (fp32["precision"], fp32["compiled"]) == ("fp32", False)  # smoke's own precision
     with pytest.raises(PresetError, match="precision='half'"):
         run_artifact("ddpp-table1", "smoke", {**overrides, "precision": "half"}, write=False)
+
+
+def test_the_compiled_fast_path_trains_like_eager(problem, monkeypatch):
+    """bf16 + torch.compile (inductor, gcc) against bf16 eager on the same seeds: same predictions to
+    bf16 rounding, and the compiled graph is reused by a second network of the same architecture."""
+    monkeypatch.setenv("REPROLIB_COMPILE", "1")
+    monkeypatch.setattr(precision._Compiled, "broken", False)
+    numerics = precision.resolve("bf16", "cpu")
+    assert numerics.compile
+    _, acc_c, logits_c, _ = _train(problem, numerics)
+    assert not precision._Compiled.broken, "torch.compile fell back to eager"
+    _, acc_e, logits_e, _ = _train(problem, precision.Numerics("bf16", compile=False))
+    assert abs(acc_c - acc_e) <= 3.0
+    assert torch.nn.functional.cosine_similarity(logits_c.flatten(), logits_e.flatten(), dim=0) > 0.99

@@ -112,3 +112,60 @@ def test_same_as_rejects_unknown_targets_and_cycles(tmp_path, reference, message
     path.write_text(f"artifacts:\n  ddpp-table1:\n    classic: {reference}\n")
     with pytest.raises(PresetError, match=message):
         resolve("ddpp-table1", str(path))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("artifact:\n  coreset-baselines: {ipcs: [1]}\n", "unknown top-level key 'artifact' \\(did you mean 'artifacts'\\?\\)"),
+    ("coreset-baselines:\n  ipcs: [1]\n", "unknown top-level key .coreset-baselines."),
+    ("x-net: &net {arch: convnet}\n", "it has no .artifacts:. section"),
+    ("artifacts:\n  coreset-baseline: {ipcs: [1]}\n", "unknown artifact 'coreset-baseline' \\(did you mean 'coreset-baselines'\\?\\)"),
+    ("artifacts:\n  classic-distillation: {ipcs: [1]}\n", "does not list 'coreset-baselines'"),
+    (b"artifacts:\n  coreset-baselines: {ipcs: [1]}  # caf\xe9\n", "is not UTF-8 text \\(byte 0xe9"),
+])
+def test_a_preset_file_it_does_not_understand_fails_before_computing(tmp_path, capsys, text, message):
+    """Each of these once ran coreset-baselines at the paper's defaults (5 networks x 1000 epochs)."""
+    from reprolib.cli import main
+
+    path = tmp_path / "mine.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(PresetError, match=message):
+        resolve("coreset-baselines", str(path))
+    assert main(["compute", "coreset-baselines", "--preset", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err or "mine" in err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("eval.lr=.nan", "eval.lr: nan is not a finite number"),
+    ("eval.lr=.inf", "eval.lr: inf is not a finite number"),
+    ("feature_model.train.lr=-.inf", "feature_model.train.lr: -inf is not a finite number"),
+    ("eval.momentum=1.5", "eval.momentum: 1.5 is outside \\[0, 1\\)"),
+    ("eval.weight_decay=-0.1", "eval.weight_decay: -0.1 is negative"),
+    ("eval.arch_options.frobnicate=1", "eval.arch_options: unknown option 'frobnicate' for network 'convnet'"),
+    ("feature_model.arch_options.width=big", "feature_model.arch_options: option 'width' of network 'convnet' takes an? int"),
+    ("eval.arch_options.depth=2.5", "option 'depth' of network 'convnet' takes an? int"),
+    ("eval.dsa_strategy=color_blur", "eval.dsa_strategy: unknown DSA group"),
+])
+def test_bad_numbers_and_nested_options_are_named_before_computing(capsys, tmp_path, override, message):
+    from reprolib.cli import main
+
+    with pytest.raises(PresetError, match=message):
+        resolve("coreset-baselines", "smoke", dict([parse_override(override)]))
+    assert main(["compute", "coreset-baselines", "-p", override]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists(), "nothing was computed or cached"
+
+
+@pytest.mark.parametrize("artifact, overrides, message", [
+    ("ddpp-table1", {"settings": [{"dataset": "digits", "ipc": 1, "teachers": {"arch_options": {"widht": 8}}}]},
+     r"settings\[0\].teachers.arch_options: unknown option 'widht'"),
+    ("ddpp-table1", {"settings": [{"dataset": "digits", "ipc": 1, "match": {"dsa_strategy": "blur"}}]},
+     r"settings\[0\].match.dsa_strategy: unknown DSA group"),
+    ("ddpp-table1", {"eval.dsa_strategy": "blur"}, r"eval.dsa_strategy: unknown DSA group"),
+    ("dp-fig1", {"scoring_model.arch_options": {"width": "16"}}, r"scoring_model.arch_options: option 'width'"),
+])
+def test_nested_options_are_checked_in_every_table(artifact, overrides, message):
+    """Teachers, matching, evaluation and pruning models: each once passed and failed only mid-run."""
+    with pytest.raises(PresetError, match=message):
+        resolve(artifact, "smoke", overrides)

@@ -1,12 +1,21 @@
-"""The artifact store: addressing, reuse, atomicity, corruption detection, locking, checkpoints."""
+"""The artifact store: addressing, reuse, atomicity, corruption detection, locking, checkpoints, and many
+processes sharing one store (with kills)."""
 
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
+import os
+import random
+import time
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
+from reprolib.records import write_record
 from reprolib.store import ArtifactStore, spec_hash
 
 
@@ -75,19 +84,65 @@ def test_arbitrary_objects_are_never_unpickled(store, tmp_path):
         assert store.load("thing", spec) is None
 
 
-def test_failed_write_leaves_previous_artifact(store, monkeypatch):
+@pytest.mark.parametrize("code, advice, wrong", [
+    (errno.ENOSPC, "full: free space or point REPROLIB_CACHE", "not writable"),
+    (errno.EACCES, "not writable by this user", "free space"),
+    (errno.EIO, "REPROLIB_CACHE is", "free space"),
+])
+def test_failed_write_leaves_previous_artifact_and_names_the_cause(store, monkeypatch, code, advice, wrong):
     spec = {"seed": 0}
     store.save("thing", spec, {"x": torch.ones(3)})
 
-    def broken_save(obj, f):
-        raise OSError(28, "No space left on device")
+    def broken_fsync(fd):
+        raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="REPROLIB_CACHE"):
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match=advice) as caught:
         store.save("thing", spec, {"x": torch.zeros(3)})
+    assert os.strerror(code) in str(caught.value) and wrong not in str(caught.value)
     monkeypatch.undo()
     assert torch.equal(store.load("thing", spec)["x"], torch.ones(3))
     assert not list(store.path("thing", spec).parent.glob("*.tmp"))
+
+
+def test_files_get_the_umask_permissions(store, tmp_path):
+    """A cache or results folder on a shared filesystem is readable by the group (not mkstemp's 0600)."""
+    old = os.umask(0o022)
+    try:
+        path = store.save("thing", {"seed": 0}, {"x": torch.ones(3)})
+        record = write_record({"artifact": "a", "preset": "p", "params": {}, "metrics": {}}, tmp_path / "results")
+    finally:
+        os.umask(old)
+    for written in (path, path.with_suffix(".sha256"), path.with_suffix(".json"), record):
+        assert written.stat().st_mode & 0o777 == 0o644, written
+
+
+def _publish_slowly(root, spec, started):
+    """A writer that holds the artifact's lock and is between writing the artifact and its checksum."""
+    store = ArtifactStore(Path(root))
+    path = store.path("thing", spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path.with_suffix(".lock"))):
+        reference = ArtifactStore(Path(root) / "elsewhere")
+        done = reference.save("thing", spec, {"x": torch.arange(4)})
+        os.replace(done, path)
+        Path(started).touch()
+        time.sleep(1.5)
+        os.replace(done.with_suffix(".sha256"), path.with_suffix(".sha256"))
+
+
+def test_reader_waits_for_an_unfinished_writer_instead_of_discarding(tmp_path):
+    root, spec, started = tmp_path / "s", {"seed": 0}, tmp_path / "started"
+    writer = mp.get_context("spawn").Process(target=_publish_slowly, args=(root, spec, started))
+    writer.start()
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a discard warning fails the test
+        found = ArtifactStore(root).load("thing", spec)
+    writer.join(60)
+    assert found is not None and torch.equal(found["x"], torch.arange(4))
 
 
 def _compute_in_process(root, counter_path):
@@ -124,3 +179,79 @@ def test_checkpoint_round_trip_and_clear(store):
     assert ckpt.load()["step"] == 3
     ckpt.clear()
     assert ckpt.load() is None
+
+
+STRESS_PROCESSES, STRESS_ARTIFACTS, STRESS_KILLS = 4, 300, 8
+
+
+def _stress_value(i: int) -> dict:
+    return {"x": torch.full((4096,), float(i)), "i": i}
+
+
+def _stress_worker(root, log, seed):
+    """Compute-or-load every shared artifact (all workers in nearly the same order, so that they meet),
+    rewrite some with other bytes (as checkpoints are rewritten), and read random others back; log each
+    computation and each warning (a discard is one)."""
+    store, rng = ArtifactStore(Path(root)), random.Random(seed)
+    order = list(range(STRESS_ARTIFACTS))
+    for chunk in range(0, STRESS_ARTIFACTS, 4):
+        order[chunk:chunk + 4] = rng.sample(order[chunk:chunk + 4], len(order[chunk:chunk + 4]))
+    with open(log, "a") as out:
+        warnings.showwarning = lambda message, *args, **kwargs: out.write(f"warning {message}\n") or out.flush()
+        warnings.simplefilter("always")
+        out.write("ready\n")
+        out.flush()
+        for i in order:
+            def compute():
+                out.write(f"computed {i}\n")
+                out.flush()
+                return _stress_value(i)
+
+            assert store.cached("shared", {"i": i}, compute)["i"] == i
+            if rng.random() < 0.3:
+                store.save("shared", {"i": i}, {**_stress_value(i), "rewrite": rng.random()})
+            j = rng.randrange(STRESS_ARTIFACTS)
+            found = store.load("shared", {"i": j})
+            assert found is None or torch.equal(found["x"], _stress_value(j)["x"])
+
+
+def test_many_killed_writers_share_one_store(tmp_path):
+    """N processes x many shared artifacts, with random SIGKILLs and restarts: no false discard, no
+    crash, and every artifact valid at the end."""
+    ctx, rng = mp.get_context("spawn"), random.Random(0)
+    root, logs = tmp_path / "s", [tmp_path / f"log{k}.txt" for k in range(STRESS_PROCESSES)]
+    seeds = iter(range(1000))
+
+    def start(k):
+        proc = ctx.Process(target=_stress_worker, args=(root, logs[k], next(seeds)))
+        proc.start()
+        return proc
+
+    procs = [start(k) for k in range(STRESS_PROCESSES)]
+    kills = 0
+    deadline = time.monotonic() + 300
+    while kills < STRESS_KILLS and time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.05, 0.4))
+        busy = [k for k, p in enumerate(procs) if p.is_alive() and logs[k].exists() and "ready" in logs[k].read_text()]
+        if not busy:
+            continue
+        k = rng.choice(busy)
+        procs[k].kill()
+        procs[k].join(30)
+        kills += 1
+        procs[k] = start(k)
+    for proc in procs:
+        proc.join(300)
+    text = "".join(log.read_text() for log in logs)
+    discards = text.count("discarding cached artifact")
+    computed = text.count("computed ")
+    print(f"{STRESS_PROCESSES} processes, {STRESS_ARTIFACTS} artifacts, {kills} kills, {computed} computations, "
+          f"{discards} discards")
+    assert kills == STRESS_KILLS
+    assert [p.exitcode for p in procs] == [0] * STRESS_PROCESSES, text[-3000:]
+    assert discards == 0, text[-3000:]
+    store = ArtifactStore(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i in range(STRESS_ARTIFACTS):
+            assert torch.equal(store.load("shared", {"i": i})["x"], _stress_value(i)["x"])

@@ -215,9 +215,11 @@ def read_folder(path: str | Path, image_size: tuple[int, int] | None = None,
     return read_copy(recipe, _require_folder(recipe))
 
 
-def folder_info(path: str | Path) -> DatasetInfo:
-    """Static facts of a folder dataset from its listing and first image (nothing else is decoded)."""
-    path = _require_folder(folder_recipe(path))
-    classes, (channels, height, width), smallest = image_folders.folder_facts(path)
-    return DatasetInfo(f"{FOLDER_PREFIX}{path}", len(classes), channels, (height, width), smallest,
+def folder_info(text: str) -> DatasetInfo:
+    """Static facts of a folder dataset (``PATH`` or ``PATH?channels=..&image_size=..``) from its listing
+    and first image (nothing else is decoded)."""
+    where, image_size, channels = image_folders.split_folder_name(text)
+    path = _require_folder(folder_recipe(where))
+    classes, (channels, height, width), smallest = image_folders.folder_facts(path, image_size, channels)
+    return DatasetInfo(f"{FOLDER_PREFIX}{text}", len(classes), channels, (height, width), smallest,
                        f"images in class folders at {path}; mean/std from the training split", ())

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from reprolib.data.errors import DatasetCorruptError
 
@@ -147,6 +147,10 @@ def _hidden(name: str) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in name.split("/"))
 
 
+def _relative(path: str, root: Path) -> str:
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
 def _wrapping_prefix(names: list[str]) -> str:
     """The folders that wrap every file (``tiny-imagenet-200/`` in its zip), to be looked through."""
     prefix = ""
@@ -169,20 +173,22 @@ class FileTree:
         self.path = Path(path)
         self._zip: zipfile.ZipFile | None = None
         if self.path.is_dir():
-            names = [
-                os.path.relpath(os.path.join(folder, n), self.path).replace(os.sep, "/")
-                for folder, _, files in os.walk(self.path, followlinks=True)
-                for n in files
-            ]
+            walked = list(os.walk(self.path, followlinks=True))
+            names = [_relative(os.path.join(folder, n), self.path) for folder, _, files in walked for n in files]
+            folders = [_relative(folder, self.path) for folder, _, _ in walked[1:]]
         else:
             try:
                 self._zip = zipfile.ZipFile(self.path)
             except zipfile.BadZipFile as err:
                 raise DatasetCorruptError(self.path, f"is not a readable zip file ({err})") from None
             names = [info.filename for info in self._zip.infolist() if not info.is_dir()]
+            folders = [info.filename.rstrip("/") for info in self._zip.infolist() if info.is_dir()]
+            folders += [n.rsplit("/", 1)[0] for n in names if "/" in n]
         names = [n for n in names if not _hidden(n)]
         self.prefix = _wrapping_prefix(names)
         self.names = sorted(n[len(self.prefix):] for n in names)
+        #: every folder (files' and empty ones), relative like ``names``
+        self.folders = sorted({f[len(self.prefix):] for f in folders if f.startswith(self.prefix) and not _hidden(f)} - {""})
 
     def describe(self, name: str) -> str:
         """Where the file ``name`` is, for messages."""
@@ -225,6 +231,11 @@ def class_folders(tree: FileTree, under: str = "", skip_dirs: frozenset[str] = f
     if not by_class:
         where = tree.describe(under) if under else str(tree.path)
         raise DatasetCorruptError(where, "holds no images in class folders (expected <class>/<image>)")
+    empty = [f for f in tree.folders if f.startswith(prefix) and "/" not in f[len(prefix):]
+             and f[len(prefix):] not in by_class and f[len(prefix):] not in skip_dirs]
+    if empty:
+        raise ValueError(f"{tree.describe(empty[0])} is a class folder without images ({len(empty)} such): a class "
+                         f"with no images cannot be learned or sampled; add images or remove the folder")
     classes = tuple(sorted(by_class))
     paths = [p for c in classes for p in by_class[c]]
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), [len(by_class[c]) for c in classes])
@@ -234,13 +245,28 @@ def class_folders(tree: FileTree, under: str = "", skip_dirs: frozenset[str] = f
 def _decode(data: bytes, tree: FileTree, name: str, mode: str | None, size: tuple[int, int] | None) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as image:
-            image = image.convert(mode or ("L" if image.mode in _GREY_MODES else "RGB"))
+            image = image.convert(mode or native_mode(image))
             if size is not None and image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), Image.BILINEAR)  # antialiased when shrinking
             array = np.asarray(image, dtype=np.uint8)
+    except UnidentifiedImageError:
+        raise DatasetCorruptError(tree.describe(name), "is not an image in a format Pillow knows") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise DatasetCorruptError(tree.describe(name), f"is not a readable image ({err})") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def native_mode(image: Image.Image) -> str:
+    """``L`` for a grey image (of any bit depth), else ``RGB``."""
+    return "L" if image.mode in _GREY_MODES else "RGB"
+
+
+def _native_channels(data: bytes) -> int | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return 1 if native_mode(image) == "L" else 3
+    except (OSError, SyntaxError, ValueError):
+        return None  # _decode names the problem
 
 
 def decode_images(tree: FileTree, names: Sequence[str], image_size: tuple[int, int] | None = None,
@@ -248,22 +274,31 @@ def decode_images(tree: FileTree, names: Sequence[str], image_size: tuple[int, i
     """Decode images of ``tree`` into a uint8 (N, C, H, W) array.
 
     ``image_size`` (H, W) resizes with antialiased bilinear filtering; without it every image must have
-    the first one's size. ``channels`` 1 or 3 converts to grey or RGB; without it the first image's
-    mode decides. (One thread: for small images Pillow's per-image Python work dominates, and threads
-    measured slower.)
+    the first one's size. ``channels`` 1 or 3 converts to grey or RGB; without it every image must be
+    grey, or every one colour, like the first (nothing is converted silently). (One thread: for small
+    images Pillow's per-image Python work dominates, and threads measured slower.)
     """
     if not names:
         raise ValueError("no images to decode")
-    first = _decode(tree.read(names[0]), tree, names[0], {1: "L", 3: "RGB"}.get(channels), image_size)
+    first_data = tree.read(names[0])
+    first = _decode(first_data, tree, names[0], {1: "L", 3: "RGB"}.get(channels), image_size)
     mode = "L" if first.shape[0] == 1 else "RGB"
     out = np.empty((len(names), *first.shape), dtype=np.uint8)
     out[0] = first
     for i, name in enumerate(names[1:], start=1):
-        image = _decode(tree.read(name), tree, name, mode, image_size)
+        data = tree.read(name)
+        if channels is None and _native_channels(data) not in (None, first.shape[0]):
+            kinds = {1: "grey", 3: "colour"}
+            raise ValueError(
+                f"{tree.describe(name)} is {kinds[4 - first.shape[0]]} but {tree.describe(names[0])} is "
+                f"{kinds[first.shape[0]]}: convert them all on purpose with channels=1 or channels=3 "
+                f"(a folder dataset takes it in its name: folder:PATH?channels=3)")
+        image = _decode(data, tree, name, mode, image_size)
         if image.shape != first.shape:
             raise ValueError(
                 f"{tree.describe(name)} is {image.shape[1]}x{image.shape[2]} but {tree.describe(names[0])} is "
-                f"{first.shape[1]}x{first.shape[2]}: pass image_size=(H, W) to resize them all"
+                f"{first.shape[1]}x{first.shape[2]}: resize them all on purpose with image_size (a folder dataset "
+                f"takes it in its name: folder:PATH?image_size={first.shape[1]}x{first.shape[2]})"
             )
         out[i] = image
     return out

@@ -50,21 +50,51 @@ def read_class_folder_dataset(path: Path, image_size: tuple[int, int] | None, ch
             raise DatasetCorruptError(test_tree.describe(test_under) if test_under else test_tree.path,
                                       f"has class folders {test_classes}, unlike train's {classes}")
         train_images = decode_images(train_tree, train_names, image_size, channels)
-        test_images = decode_images(test_tree, test_names, image_size, train_images.shape[1])
+        test_images = decode_images(test_tree, test_names, image_size, channels)
         if train_images.shape[1:] != test_images.shape[1:]:
-            raise ValueError(f"{path}: test images are {test_images.shape[2]}x{test_images.shape[3]}, train images "
-                             f"{train_images.shape[2]}x{train_images.shape[3]}: pass image_size=(H, W) to resize all")
+            c, h, w = train_images.shape[1:]
+            raise ValueError(f"{test_tree.describe(test_names[0])} is {_shape_text(test_images.shape[1:])} but "
+                             f"{train_tree.describe(train_names[0])} is {_shape_text(train_images.shape[1:])}: convert "
+                             f"them all on purpose with options in the dataset's name: "
+                             f"folder:{path}?channels={c}&image_size={h}x{w}")
         raw = RawData.from_arrays((train_images, train_labels), (test_images, test_labels), classes)
         return raw, "train and test as given"
 
 
-def folder_facts(path: Path) -> tuple[tuple[str, ...], tuple[int, int, int], int]:
-    """(class names, (C, H, W) of the first training image, smallest training class size) of a class-folder
-    dataset, from its listing and first image only."""
+def _shape_text(shape) -> str:
+    c, h, w = shape
+    return f"{'grey' if c == 1 else 'colour'} {h}x{w}"
+
+
+def split_folder_name(text: str) -> tuple[str, tuple[int, int] | None, int | None]:
+    """``PATH?channels=C&image_size=HxW`` (the part of a dataset name after ``folder:``) as (PATH,
+    image_size, channels); each option converts every image on purpose (image_size ``32`` means 32x32)."""
+    path, _, query = text.partition("?")
+    options = dict(item.partition("=")[::2] for item in query.split("&") if item)
+    unknown = sorted(set(options) - {"channels", "image_size"})
+    if unknown:
+        raise ValueError(f"folder:{text}: unknown option {unknown[0]!r}; a folder dataset takes channels=1|3 and "
+                         f"image_size=H or HxW, e.g. folder:{path}?channels=3&image_size=32x32")
+    channels = options.get("channels")
+    if channels is not None and channels not in ("1", "3"):
+        raise ValueError(f"folder:{text}: channels must be 1 (grey) or 3 (colour), got {channels!r}")
+    size = options.get("image_size")
+    if size is not None:
+        sides = size.lower().split("x")
+        if len(sides) not in (1, 2) or not all(s.isdigit() and int(s) > 0 for s in sides):
+            raise ValueError(f"folder:{text}: image_size must be H or HxW in pixels (e.g. 32 or 28x28), got {size!r}")
+        size = (int(sides[0]), int(sides[-1]))
+    return path, size, None if channels is None else int(channels)
+
+
+def folder_facts(path: Path, image_size: tuple[int, int] | None = None, channels: int | None = None
+                 ) -> tuple[tuple[str, ...], tuple[int, int, int], int]:
+    """(class names, (C, H, W) of the first training image as converted, smallest training class size) of a
+    class-folder dataset, from its listing and first image only."""
     with open_parts(path) as parts:
         tree, under = parts.get("train", parts.get("all"))
         classes, names, labels = class_folders(tree, under)
-        shape = decode_images(tree, names[:1]).shape[1:]
+        shape = decode_images(tree, names[:1], image_size, channels).shape[1:]
     if "all" in parts:
         labels = labels[stratified_split(names, labels)[0]]
     return classes, shape, int(np.bincount(labels, minlength=len(classes)).min())

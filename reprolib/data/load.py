@@ -8,6 +8,7 @@ import torch
 
 from reprolib.data.catalog import RECIPES, RawData, candidate_places, read_dataset, read_folder
 from reprolib.data.dataset import Dataset
+from reprolib.data.image_folders import split_folder_name
 from reprolib.data.registry import DATASET_NAMES, FOLDER_PREFIX, dataset_info
 from reprolib.data.sources import DataSource
 from reprolib.data.zca import fitted_whitening
@@ -64,7 +65,8 @@ def assemble(name: str, raw: RawData, source: DataSource, mean: tuple[float, ...
 
 def load_dataset(name: str, root: str | Path | None = None, *, zca: bool = False, device: torch.device | str = "cpu",
                  download: bool = True) -> Dataset:
-    """Load a dataset by name (see ``DATASET_NAMES``, or ``folder:PATH``) as whole tensors on ``device``.
+    """Load a dataset by name (see ``DATASET_NAMES``, or ``folder:PATH``, optionally with
+    ``?channels=1|3&image_size=HxW`` to convert every image) as whole tensors on ``device``.
 
     Copies are looked for in ``root``, then ``$REPROLIB_DATA``, then known offline places, then earlier
     downloads, then downloaded with torchvision when ``download`` (where the dataset allows it).
@@ -72,7 +74,8 @@ def load_dataset(name: str, root: str | Path | None = None, *, zca: bool = False
     images as MTT does instead of normalising them.
     """
     if name.startswith(FOLDER_PREFIX):
-        return load_image_folder(name[len(FOLDER_PREFIX):], zca=zca, device=device)
+        path, image_size, channels = split_folder_name(name[len(FOLDER_PREFIX):])
+        return load_image_folder(path, image_size, channels, zca=zca, device=device)
     info = dataset_info(name)
     raw, source = read_dataset(name, root, download)
     return assemble(name, raw, source, info.mean, info.std, zca, device)

@@ -1,8 +1,11 @@
 """Presets: the scale of every experiment as data (``smoke``, ``small``, ``paper`` or a user's YAML).
 
-A preset file maps artifact names to parameter values. An experiment's parameters are a frozen
-dataclass; :func:`resolve` builds it from the preset plus explicit overrides, rejecting unknown keys,
-wrong types and impossible values before any computation starts.
+A preset file holds one top-level key, ``artifacts:``, mapping artifact names to parameter values
+(keys starting with ``x-`` may hold YAML anchors for it). An artifact runs at a preset only if the
+preset lists it. An experiment's parameters are a frozen dataclass; :func:`resolve` builds it from the
+preset plus explicit overrides, rejecting unknown keys, wrong types, non-finite numbers, impossible
+values, and network options or augmentation strategies the builders would refuse, before any
+computation starts.
 
 A section may borrow another artifact's parameters at the same preset: ``classic: {same_as:
 classic-distillation}`` stands for that artifact's whole entry (other keys beside ``same_as`` override
@@ -12,6 +15,8 @@ it), so a table that reuses another page's method and cache never repeats its hy
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
 import types
 import typing
@@ -57,33 +62,66 @@ def preset_name(preset: str) -> str:
     return preset if preset in BUILTIN_PRESETS else Path(preset).stem
 
 
+def _closest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+TOP_LEVEL_KEYS = ("artifacts", "precision")  # and x-... keys for YAML anchors
+
+
+def _read_preset_file(path: Path) -> dict[str, Any]:
+    """One preset file's ``artifacts`` mapping, every name and key checked."""
+    from reprolib.artifacts import artifacts
+
+    listed = _preset_file_data(path)["artifacts"] or {}
+    if not isinstance(listed, dict):
+        raise PresetError(f"preset file {path}: 'artifacts:' must be a mapping of artifact -> parameters")
+    for name in listed:
+        if name not in artifacts():
+            raise PresetError(f"preset file {path}: unknown artifact {name!r}{_closest(str(name), artifacts())}")
+    return listed
+
+
+def _preset_file_data(path: Path) -> dict[str, Any]:
+    """A preset file's top-level mapping: ``artifacts:`` (required), ``precision:`` and ``x-`` anchors."""
+    try:
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise PresetError(f"preset file {path} is not UTF-8 text (byte {err.object[err.start]:#x} at offset "
+                          f"{err.start}): save it as UTF-8") from None
+    except yaml.YAMLError as err:
+        raise PresetError(f"preset file {path} is not valid YAML: {err}") from err
+    shape = ("a mapping with an 'artifacts:' section of artifact -> parameters (optionally 'precision:', and "
+             "x-... keys for YAML anchors)")
+    if not isinstance(data, dict):
+        raise PresetError(f"preset file {path} must be {shape}, not {type(data).__name__}")
+    unknown = [k for k in data if k not in TOP_LEVEL_KEYS and not str(k).startswith("x-")]
+    if unknown:
+        raise PresetError(f"preset file {path}: unknown top-level key {unknown[0]!r}"
+                          f"{_closest(str(unknown[0]), TOP_LEVEL_KEYS)}; it must be {shape}")
+    if "artifacts" not in data:
+        raise PresetError(f"preset file {path} must be {shape}; it has no 'artifacts:' section")
+    return data
+
+
 def load_preset(preset: str) -> dict[str, Any]:
     """The preset's ``artifacts`` mapping, merged over its files (an artifact in two files is an error)."""
     merged: dict[str, Any] = {}
     for path in preset_files(preset):
-        data = _read_yaml(path)
-        if not isinstance(data, dict) or not isinstance(data.get("artifacts", {}), dict):
-            raise PresetError(f"preset file {path} must be a mapping with an 'artifacts:' mapping of artifact -> parameters")
-        for name, values in (data.get("artifacts") or {}).items():
+        for name, values in _read_preset_file(path).items():
             if name in merged:
                 raise PresetError(f"preset {preset!r}: artifact {name!r} is given twice (again in {path})")
             merged[name] = values
     return {"artifacts": merged}
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise PresetError(f"preset file {path} is not valid YAML: {err}") from err
-
-
 def preset_precision(preset: str) -> str:
     """The precision a preset runs its networks in (a top-level ``precision:`` key; ``auto`` if none)."""
     found = set()
     for path in preset_files(preset):
-        data = _read_yaml(path)
-        if isinstance(data, dict) and "precision" in data:
+        data = _preset_file_data(path)
+        if "precision" in data:
             found.add(data["precision"])
     if len(found) > 1:
         raise PresetError(f"preset {preset!r} sets precision twice, differently: {sorted(map(str, found))}")
@@ -96,8 +134,13 @@ def preset_precision(preset: str) -> str:
 
 
 def preset_values(preset: str, artifact: str) -> dict[str, Any]:
-    """The parameter values a preset gives one artifact (empty when it gives none)."""
-    values = load_preset(preset).get("artifacts", {}).get(artifact) or {}
+    """The parameter values a preset gives one artifact; an artifact it does not list is an error (it
+    would otherwise run at the paper's full scale)."""
+    listed = load_preset(preset)["artifacts"]
+    if artifact not in listed:
+        raise PresetError(f"preset {preset_name(preset)!r} does not list {artifact!r}: add '{artifact}:' under "
+                          f"'artifacts:' in it ('{artifact}: {{}}' runs the paper's parameters)")
+    values = listed[artifact] or {}
     if not isinstance(values, dict):
         raise PresetError(f"preset {preset!r}: the entry for {artifact!r} must be a mapping of parameters")
     return values
@@ -197,6 +240,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint is Any:
         return value
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise PresetError(f"{where}: {value!r} is not a finite number")
         return float(value)
     if hint in (int, str, bool, float):
         if type(value) is not hint:
@@ -218,6 +263,35 @@ def split_precision(preset: str, overrides: Mapping[str, Any] | None) -> tuple[d
     return parameters, name
 
 
+def check_components(value: Any, where: str) -> None:
+    """What the parameter classes' own checks leave to the builders, checked before any computation:
+    every ``arch`` with its ``arch_options`` against the network builder, every augmentation strategy
+    (``dsa_strategy``, ``augment``) against DSA, every momentum in [0, 1) and weight decay ≥ 0."""
+    from reprolib.augment import DSA
+    from reprolib.nets import check_network
+
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_components(item, f"{where}[{i}]")
+        return
+    if not dataclasses.is_dataclass(value):
+        return
+    for f in dataclasses.fields(value):
+        item, at = getattr(value, f.name), f"{where}.{f.name}"
+        try:
+            if f.name == "arch_options" and isinstance(getattr(value, "arch", None), str):
+                check_network(value.arch, item)
+            elif f.name in ("dsa_strategy", "augment") and isinstance(item, str):
+                DSA(item)
+            elif f.name.startswith("momentum") and isinstance(item, float) and not 0 <= item < 1:
+                raise ValueError(f"{item!r} is outside [0, 1)")
+            elif f.name == "weight_decay" and isinstance(item, float) and item < 0:
+                raise ValueError(f"{item!r} is negative")
+        except ValueError as err:
+            raise PresetError(f"{at}: {err}") from None
+        check_components(item, at)
+
+
 def resolve(artifact: str, preset: str = "smoke", overrides: Mapping[str, Any] | None = None) -> Any:
     """The validated parameters of ``artifact`` at ``preset`` with ``overrides`` applied (a ``precision``
     override is the run's, not a parameter: checked here, applied by the runner)."""
@@ -225,12 +299,14 @@ def resolve(artifact: str, preset: str = "smoke", overrides: Mapping[str, Any] |
     from reprolib.overrides import apply_overrides
 
     spec = get_artifact(artifact)
+    where = f"{artifact} @ {preset_name(preset)}"
     overrides, _ = split_precision(preset, overrides)
     values = apply_overrides(expand_references(preset_values(preset, artifact), preset, (artifact,)), overrides,
-                             spec.params, f"{artifact} @ {preset_name(preset)}")
-    params = build(spec.params, values, f"{artifact} @ {preset_name(preset)}")
+                             spec.params, where)
+    params = build(spec.params, values, where)
     try:
         params.validate()
     except ValueError as err:
-        raise PresetError(f"{artifact} @ {preset_name(preset)}: {err}") from err
+        raise PresetError(f"{where}: {err}") from err
+    check_components(params, where)
     return params

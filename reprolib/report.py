@@ -85,7 +85,55 @@ def provenance_line(record: dict) -> str:
     stopped = stopped_parts(record)
     if stopped:
         line += "\n\n**Not finished in this run:** " + "; ".join(stopped) + "."
+    if record.get("preset") == "small" and record.get("artifact"):
+        line += "\n\n" + scale_table(record)
     return line
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Parameters as ``{dotted.path: text}``; a list of mappings (settings) becomes one row per key with
+    the distinct values over its entries (``settings[].teachers.epochs``)."""
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        values: dict[str, list[str]] = {}
+        for entry in value:
+            for key, text in _flatten(entry, f"{prefix}[]").items():
+                values.setdefault(key, [])
+                if text not in values[key]:
+                    values[key].append(text)
+        return {key: " / ".join(texts) for key, texts in values.items()}
+    if isinstance(value, list):
+        return {prefix: ", ".join(map(str, value)) if value else "none"}
+    return {prefix: str(value)}
+
+
+def scale_rows(params: dict, paper_params: dict) -> list[tuple[str, str, str]]:
+    """(parameter, paper, this run) for every parameter whose value differs from the paper preset's."""
+    ours, paper = _flatten(params), _flatten(paper_params)
+    keys = list(dict.fromkeys([*paper, *ours]))
+    return [(key, paper.get(key, "—"), ours.get(key, "—")) for key in keys if paper.get(key) != ours.get(key)]
+
+
+def scale_table(record: dict) -> str:
+    """The cuts a CPU-sized run made: the ``paper`` preset's setting beside the record's, line by line
+    (only the parameters that differ)."""
+    from reprolib.presets import PresetError, resolve
+    from reprolib.runner import _plain
+
+    try:
+        paper = _plain(resolve(record["artifact"], "paper"))
+    except PresetError as err:
+        return f"**Scale:** the paper preset cannot be compared ({err})."
+    rows = scale_rows(record.get("params", {}), paper)
+    if not rows:
+        return "**Scale:** the paper's setting, unchanged."
+    table = markdown_table(["parameter", "paper preset", f"this run ({record['preset']})"],
+                           [(f"`{k}`", p, o) for k, p, o in rows])
+    return f"**Scale: the paper's setting beside this run's** (parameters that differ)\n\n{table}"
 
 
 def rerun_commands(artifact: str, notebook: str, preset: str = "small") -> str:
@@ -172,15 +220,44 @@ def published_mean(dataset: str, ipc: int, method: str) -> float | None:
     return means.pop() if len(means) == 1 else None
 
 
+def published_std(dataset: str, ipc: int, method: str) -> float | None:
+    """The published ± for one of our datasets, when every paper printing it agrees (else None)."""
+    from reprolib import paper_values
+
+    paper_name = PAPER_DATASET.get(dataset)
+    stds = {v.std for v in paper_values.find(method=method, dataset=paper_name, ipc=ipc) if v.std is not None} if paper_name else set()
+    return stds.pop() if len(stds) == 1 else None
+
+
+WITHIN = "within the paper's ± (or 1 point)"
+
+
+def within_published(delta: float, std: float | None) -> bool:
+    """The per-cell test of a like-for-like comparison: |Δ| ≤ the paper's ± (at least 1 point)."""
+    return abs(delta) <= max(std or 0.0, 1.0)
+
+
+def comparison_text(row: dict) -> str:
+    """' (paper 51.4 ± 3.8, Δ +0.6, within ✓)' for a row of :func:`with_published`; '' without a published value."""
+    if row.get("published") is None:
+        return ""
+    verdict = "within ✓" if row["within"] else "outside ✗"
+    return f" (paper {fmt(row['published'], row.get('published_std'))}, Δ {row['delta']:+.1f}, {verdict})"
+
+
 def comparable_cells(rows: Iterable[dict]) -> list[tuple[str, dict, float]]:
     """The rows of :func:`with_published` that have a published mean, as :func:`agreement` takes them."""
     return [(f"{r['dataset']} IPC {r['ipc']} {r['method']}", r, r["published"]) for r in rows if r["published"] is not None]
 
 
 def with_published(rows: Iterable[dict]) -> list[dict]:
-    """Rows with ``dataset``, ``ipc``, ``method``, ``mean`` plus the published mean and Δ = ours − published."""
+    """Rows with ``dataset``, ``ipc``, ``method``, ``mean`` plus the published mean and ±, Δ = ours −
+    published, and whether Δ is :data:`WITHIN` (:func:`within_published`)."""
     out = []
     for row in rows:
         published = published_mean(row["dataset"], row["ipc"], row["method"])
-        out.append({**row, "published": published, "delta": None if published is None else row["mean"] - published})
+        std = published_std(row["dataset"], row["ipc"], row["method"])
+        delta = None if published is None else row["mean"] - published
+        out.append({**row, "published": published, "published_std": std, "delta": delta,
+                    "within": None if delta is None else within_published(delta, std)})
     return out

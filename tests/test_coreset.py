@@ -90,3 +90,18 @@ def test_impossible_ipc_is_a_clear_error(ipc):
     labels = torch.arange(2).repeat_interleave(10)
     with pytest.raises(ValueError, match="ipc"):
         select_random(labels, ipc, make_generator(0))
+
+
+def test_randomised_selections_are_drawn_several_times_and_pooled():
+    from reprolib.runner import run_artifact
+
+    tiny = {"arch": "convnet", "arch_options": {"depth": 1, "width": 8}}
+    record = run_artifact("coreset-baselines", "smoke", {
+        "ipcs": [1], "methods": ["random", "herding"], "selections": 3,
+        "feature_model": {**tiny, "train": {"epochs": 1}}, "eval": {**tiny, "num_eval": 2, "epochs": 2}}, write=False)
+    rows = {r["method"]: r for r in record["metrics"]["rows"]}
+    assert (rows["Random"]["selections"], rows["Random"]["n"]) == (3, 6)
+    assert (rows["Herding"]["selections"], rows["Herding"]["n"]) == (1, 2)  # deterministic: drawn once
+    from reprolib.pages import coreset_baselines as page
+
+    assert "over the networks of 3 independent selections pooled" in page.ours_table(record)

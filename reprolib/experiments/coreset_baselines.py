@@ -51,10 +51,13 @@ class CoresetParams:
     feature_model: FeatureModel = FeatureModel()
     eval: EvalProtocol = EvalProtocol()
     seed: int = 0
+    selections: int = 1  # draws of each randomised selection (Random; Forgetting's ties), pooled
 
     def validate(self) -> None:
         if not self.methods:
             raise ValueError("methods must name at least one method")
+        if self.selections < 1:
+            raise ValueError(f"selections must be ≥ 1, got {self.selections}")
         check_ipcs(self.datasets, self.ipcs)
         unknown = sorted(set(self.methods) - set(CORESET_METHODS))
         if unknown:
@@ -111,6 +114,20 @@ def evaluate_coreset(indices: torch.Tensor, data: Dataset, protocol: EvalProtoco
     return EvalResult(tuple(found["accuracies"].tolist()), float(found["lr"]))
 
 
+RANDOMISED = ("random", "forgetting")  # selections that draw at random (Forgetting: among equal counts)
+
+
+def coreset_result(method: str, data: Dataset, ipc: int, features: torch.Tensor | None, forgetting: torch.Tensor | None,
+                   protocol: EvalProtocol, seed: int, ctx: RunContext, selections: int = 1) -> tuple[EvalResult, int]:
+    """The protocol's score of ``method``'s coreset and the number of selections it pools: a randomised
+    selection is drawn ``selections`` times (seeds ``seed``, ``seed + 1``, …), since one draw's luck
+    dwarfs the networks' spread, and the accuracies of every draw's networks are pooled."""
+    draws = selections if method in RANDOMISED else 1
+    results = [evaluate_coreset(select(method, data, ipc, features, forgetting, seed + s), data, protocol, seed, ctx)
+               for s in range(draws)]
+    return EvalResult(tuple(a for r in results for a in r.accuracies), results[0].lr), draws
+
+
 def run(params: CoresetParams, ctx: RunContext) -> dict:
     """Every (dataset, method, ipc) cell of the coreset rows, plus each feature model's test accuracy."""
     rows, sources, full_accuracy = [], {}, {}
@@ -123,9 +140,10 @@ def run(params: CoresetParams, ctx: RunContext) -> dict:
             features = embed(net, data.train_x)
         for method in params.methods:
             for ipc in params.ipcs:
-                indices = select(method, data, ipc, features, forgetting, params.seed)
-                result = evaluate_coreset(indices, data, params.eval, params.seed, ctx)
-                rows.append({"dataset": name, "method": DISPLAY_NAMES[method], "ipc": ipc, **result.as_dict()})
+                result, draws = coreset_result(method, data, ipc, features, forgetting, params.eval, params.seed, ctx,
+                                               params.selections)
+                rows.append({"dataset": name, "method": DISPLAY_NAMES[method], "ipc": ipc, **result.as_dict(),
+                             "selections": draws})
                 ctx.log(f"{name} {DISPLAY_NAMES[method]:<10} IPC {ipc:>3}: {result}")
     return {"data_source": sources, "metrics": {"rows": rows, "feature_model_test_accuracy": full_accuracy}}
 

@@ -170,10 +170,9 @@ def coreset_rows(data: Dataset, setting: Setting, methods: tuple[str, ...], feat
     features, forgetting = features_cache.get(key, (None, None))
     rows = []
     for method in methods:
-        indices = coreset.select(method, data, setting.ipc, features, forgetting, seed)
-        result = coreset.evaluate_coreset(indices, data, protocol, seed, ctx)
+        result, draws = coreset.coreset_result(method, data, setting.ipc, features, forgetting, protocol, seed, ctx)
         rows.append({"dataset": setting.dataset, "ipc": setting.ipc, "method": CORESET_NAMES[method],
-                     "reproduced": True, "status": "ok", **result.as_dict()})
+                     "reproduced": True, "status": "ok", **result.as_dict(), "selections": draws})
     return rows
 
 

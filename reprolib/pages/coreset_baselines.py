@@ -54,12 +54,22 @@ def ours_table(record: dict) -> str:
             if c is None:
                 row.append("")
                 continue
-            text = fmt(c["mean"], c["std"])
-            if c["published"] is not None:
-                text += f" (paper {c['published']:.1f}, Δ {c['delta']:+.1f})"
-            row.append(text)
+            row.append(fmt(c["mean"], c["std"]) + report.comparison_text(c))
         rows.append(row)
-    return markdown_table(["Dataset", "IPC", *methods], rows)
+    table = markdown_table(["Dataset", "IPC", *methods], rows)
+    return f"{table}\n\n{spread_note(record)}"
+
+
+def spread_note(record: dict) -> str:
+    """What each ± is taken over: the evaluation networks, and for randomised selections the draws too."""
+    rows = record["metrics"]["rows"]
+    pooled = sorted({r["method"] for r in rows if r.get("selections", 1) > 1})
+    note = "± is the std over the evaluation networks"
+    if pooled:
+        counts = sorted({r["selections"] for r in rows if r["method"] in pooled})
+        note += (f"; for {', '.join(pooled)} (selections drawn at random) over the networks of "
+                 f"{' / '.join(map(str, counts))} independent selections pooled")
+    return note + f". Where the paper's dataset is ours: Δ = ours − paper, {report.WITHIN}."
 
 
 def claims(record: dict) -> list[tuple[str, bool | None, str]]:

@@ -295,7 +295,8 @@ def figure2(records: Mapping[str, dict]):
     plt.close(fig)  # returned for glue/display, not shown a second time
     for ax, (preset, image) in zip(axes[0], panels):
         ax.imshow(decode_grid(image["png"]), interpolation="nearest")
-        ax.set_title(f"{image['dataset']} · {image['method']} · {preset}", fontsize=9)
+        checkpoint = f" · {image['checkpoint']}" if "checkpoint" in image else ""
+        ax.set_title(f"{image['dataset']} · {image['method']}{checkpoint} · {preset}", fontsize=9)
         ax.set_yticks([])
         ax.set_xticks([])
         ax.set_ylabel("one row per class")

@@ -89,16 +89,28 @@ class GenerativeSetup:
 
     ``stage2_batch_per_ipc`` (DiM: one ``--batch-size`` for matching and evaluation): each IPC's
     evaluation batch also trains its stage-2 generator; false: one stage-2 run at ``gan.match_batch_size``.
+    ``train_per_class`` / ``test_total`` (0 = the whole split) cut every dataset of the page to a
+    stratified subset, for CPU-sized presets.
     """
 
     gan: GANConfig = GANConfig()
     matching: Matching = Matching()
     stage2_batch_per_ipc: bool = True
+    train_per_class: int = 0
+    test_total: int = 0
     seed: int = 0
 
     def validate(self) -> None:
+        if self.train_per_class < 0 or self.test_total < 0:
+            raise ValueError("setup.train_per_class and setup.test_total must be ≥ 0 (0 keeps the whole split)")
         self.gan.validate()
         self.matching.validate()
+
+    def load(self, name: str, ctx: RunContext) -> Dataset:
+        data = load_dataset(name, device=ctx.device)
+        if self.train_per_class or self.test_total:
+            data = data.subset(self.train_per_class or None, self.test_total or None, seed=self.seed)
+        return data
 
 
 def train_generator(method: str, data: Dataset, setup: GenerativeSetup, ctx: RunContext, *, batch_size: int | None = None,
@@ -223,7 +235,8 @@ def _coreset_rows(params: Table1Params, data: Dataset, ctx: RunContext) -> list[
 
 
 def _classic_rows(params: Table1Params, data: Dataset, ctx: RunContext) -> list[dict]:
-    """DC/DSA/DM under this table's fixed-set protocol, their sets shared with the classic-distillation page."""
+    """DC/DSA/DM under this table's fixed-set protocol, their sets shared with the classic-distillation page
+    (so ``data`` is the whole dataset, even when ``setup`` cuts the generators' data to a subset)."""
     rows = []
     for method in params.classic_methods:
         for ipc, batch in zip(params.ipcs, params.batch_sizes):
@@ -238,9 +251,9 @@ def run_table1(params: Table1Params, ctx: RunContext) -> dict:
     """Every (dataset, method, IPC) cell: coreset rows, DC/DSA/DM and the four generative rows."""
     rows, sources, logs = [], {}, {}
     for name in params.datasets:
-        data = load_dataset(name, device=ctx.device)
+        data = params.setup.load(name, ctx)
         sources[name] = data.source.as_dict()
-        rows += _coreset_rows(params, data, ctx) + _classic_rows(params, data, ctx)
+        rows += _coreset_rows(params, data, ctx) + _classic_rows(params, load_dataset(name, device=ctx.device), ctx)
         for method in params.methods:
             for ipc, batch in zip(params.ipcs, params.batch_sizes):
                 protocol = replace(params.eval, batch_size=batch)
@@ -283,12 +296,13 @@ class Table2Params:
 
 def run_table2(params: Table2Params, ctx: RunContext) -> dict:
     """Each generator (and DSA's set) at IPC 10 scored by every architecture (trained on it, tested on real data)."""
-    data = load_dataset(params.dataset, device=ctx.device)
+    data = params.setup.load(params.dataset, ctx)
     protocols = [(a, a.protocol(params.eval, batch_size=params.batch_size)) for a in params.architectures]
     rows, logs = [], {}
+    whole = load_dataset(params.dataset, device=ctx.device)  # DSA's set is the classic page's, learned on the whole split
     for method in params.classic_methods:
         for a, protocol in protocols:
-            result = classic.evaluate(method, data, params.ipc, params.classic, ctx, protocol=protocol)
+            result = classic.evaluate(method, whole, params.ipc, params.classic, ctx, protocol=protocol)
             rows.append({"dataset": data.name, "method": classic.DISPLAY_NAMES[method], "architecture": a.arch,
                          "arch_options": dict(a.arch_options), "ipc": params.ipc, "protocol": "fixed", **result.as_dict()})
     for method in params.methods:
@@ -324,7 +338,7 @@ def run_fig2(params: Fig2Params, ctx: RunContext) -> dict:
     """IPC images per class of each generator, stored in the record as PNG grids (rows = classes)."""
     sources, images = {}, []
     for name in params.datasets:
-        data = load_dataset(name, device=ctx.device)
+        data = params.setup.load(name, ctx)
         sources[name] = data.source.as_dict()
         for method in params.methods:
             run = train_generator(method, data, params.setup, ctx, batch_size=params.batch_size, checkpoint=params.checkpoint)

@@ -346,7 +346,9 @@ def _finish(found: dict, checkpoint: str, data: Dataset, config: GANConfig, spec
         raise ValueError(f"unknown checkpoint {checkpoint!r}; choose one of {', '.join(CHECKPOINTS)}")
     generator = build_generator(data, config)
     generator.load_state_dict(found[checkpoint]["generator"])
-    return GeneratorRun(generator.to(device).eval(), {**spec, "checkpoint": checkpoint}, dict(found["history"]),
+    same = all(torch.equal(a, b) for a, b in zip(found["selected"]["generator"].values(), found["last"]["generator"].values()))
+    stored_as = "last" if same else checkpoint  # a selection that picked the last epoch shares its evaluations
+    return GeneratorRun(generator.to(device).eval(), {**spec, "checkpoint": stored_as}, dict(found["history"]),
                         [list(row) for row in found["selection"]])
 
 

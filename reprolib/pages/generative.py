@@ -107,6 +107,11 @@ PROTOCOL_NAMES = {"dim": "DiM's protocol (new images every step)", "fixed": "fix
 READING_NAMES = {"best_check": "best of the test checks", "last_epoch": "after the last epoch"}
 
 
+def row_label(row: dict) -> str:
+    """A row's method with, for generative rows, the protocol/checkpoint/reading that made it."""
+    return row["method"] + (f" [{'/'.join(reading_of(row))}]" if row.get("kind") == "generative" or "reading" in row else "")
+
+
 def reading_of(row: dict) -> tuple[str, str, str]:
     """A generative row's (protocol, checkpoint, reading); other rows are fixed sets scored at their last epoch."""
     return row.get("protocol", "fixed"), row.get("checkpoint", "last"), row.get("reading", "last_epoch")
@@ -146,8 +151,9 @@ def ours_table1(record: dict, extra: Iterable[dict] = ()) -> str:
     """Our Table 1 at one preset: one table per way of scoring the generators (labelled), rows in the
     paper's order, 'paper x (Δ)' where the dataset is the paper's. The fixed-set table also has the
     coreset, DC/DSA/DM and borrowed rows. Rows nobody here reproduced are listed as cited."""
+    columns = list(dict.fromkeys((r["dataset"], r["ipc"]) for r in record["metrics"]["rows"]))
+    extra = [r for r in extra if (r["dataset"], r["ipc"]) in columns]
     rows = [*record["metrics"]["rows"], *extra]
-    columns = list(dict.fromkeys((r["dataset"], r["ipc"]) for r in rows))
     order = list(paper_values.paper_table(PAPER, "table1").grid["method"])
     rank = lambda m: order.index(m) if m in order else len(order)  # noqa: E731
     generative = [r for r in rows if r.get("kind") == "generative"]

@@ -1,10 +1,12 @@
-"""GDD-SKD losses: logit standardisation, the matching rules, the WGAN gradient penalty; GAN shapes."""
+"""GDD-SKD losses: logit standardisation, the matching rules, the WGAN gradient penalty; GAN shapes,
+DiM's layouts (parameter counts pinned to DiM's released models)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from reprolib.nets import count_parameters
 from reprolib.generative import Discriminator, Generator, gradient_penalty, latent_codes, matching_loss, standardize
 from reprolib.generative.losses import MATCHING_RULES
 from reprolib.runtime import make_generator
@@ -73,3 +75,34 @@ def test_bad_generator_settings_fail_clearly():
         latent_codes(torch.arange(10), 10, 5, make_generator(0))
     with pytest.raises(ValueError, match="one value per channel"):
         Generator(3, 10, 32, mean=(0.5,), std=(0.5,))
+
+
+@pytest.mark.parametrize("channels, size, generator, discriminator", [(3, 32, 3_559_363, 3_137_971), (1, 28, 3_286_921, 2_969_803)])
+def test_gan_parameter_counts_are_dims(channels, size, generator, discriminator):
+    """DiM's gan_model.py at width 196: 28 px starts from 4×4 and upsamples 4→7→14→28 (first kernel 3)."""
+    g = Generator(channels, 10, size, mean=(0.5,) * channels, std=(0.5,) * channels)
+    assert count_parameters(g) == generator
+    assert count_parameters(Discriminator(channels, 10, size)) == discriminator
+    kernels = [m.kernel_size[0] for m in g.body if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert kernels == ([4, 4, 4] if size == 32 else [3, 4, 4])
+    convs_after = [sum(isinstance(m, torch.nn.Conv2d) and not isinstance(m, torch.nn.ConvTranspose2d) for m in part)
+                   for part in _stages(g.body)]
+    assert convs_after == [3, 1, 1]  # the last stage's conv is the output conv
+
+
+def _stages(body: torch.nn.Sequential) -> list[list[torch.nn.Module]]:
+    stages: list[list[torch.nn.Module]] = []
+    for m in body:
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            stages.append([])
+        stages[-1].append(m)
+    return stages
+
+
+def test_discriminator_slope_is_pytorchs_default_and_signed_images_round_trip():
+    d = Discriminator(1, 10, 28, width=8)
+    assert {m.negative_slope for m in d.modules() if isinstance(m, torch.nn.LeakyReLU)} == {0.01}
+    g = Generator(1, 10, 28, width=8, mean=(0.1307,), std=(0.3081,))
+    x = torch.rand(4, 1, 28, 28, generator=make_generator(9)) * 2 - 1
+    torch.testing.assert_close(g.from_dataset(g.to_dataset(x)), x)
+    torch.testing.assert_close(g.to_dataset(torch.full((1, 1, 1, 1), -1.0)), torch.full((1, 1, 1, 1), -0.1307 / 0.3081))

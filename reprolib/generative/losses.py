@@ -1,8 +1,9 @@
 """The losses of the two training stages.
 
 Stage 1 (conditional GAN, ACGAN + WGAN-GP as in DiM): the critic maximises ``D(real) − D(fake)`` under
-a gradient penalty, both heads learn the class of real and generated images, and the generator
-minimises ``−D(fake) + CE(class(fake), y)``.
+a gradient penalty, both heads learn the class of real and generated images (each with its own labels:
+DiM's discriminator step draws new fakes of random labels), and the generator minimises
+``−D(fake) + CE(class(fake), y)``.
 
 Stage 2 adds one **matching term** between the logits a pool model gives a real batch and a generated
 batch with the same labels (pairs are matched row by row). The rules (``MATCHING_RULES``):
@@ -39,14 +40,14 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-def discriminator_loss(discriminator, real: Tensor, fake: Tensor, labels: Tensor, gp_weight: float,
-                       generator: torch.Generator) -> Tensor:
-    """``D(fake) − D(real) + CE(class(real), y) + CE(class(fake), y) + gp_weight · GP``."""
+def discriminator_loss(discriminator, real: Tensor, real_labels: Tensor, fake: Tensor, fake_labels: Tensor,
+                       gp_weight: float, generator: torch.Generator) -> Tensor:
+    """``D(fake) − D(real) + CE(class(real), y_real) + CE(class(fake), y_fake) + gp_weight · GP``."""
     critic_real, classes_real = discriminator(real)
     critic_fake, classes_fake = discriminator(fake.detach())
     penalty = gradient_penalty(lambda x: discriminator(x)[0], real, fake, generator)
-    return (critic_fake.mean() - critic_real.mean() + F.cross_entropy(classes_real, labels)
-            + F.cross_entropy(classes_fake, labels) + gp_weight * penalty)
+    return (critic_fake.mean() - critic_real.mean() + F.cross_entropy(classes_real, real_labels)
+            + F.cross_entropy(classes_fake, fake_labels) + gp_weight * penalty)
 
 
 def generator_loss(discriminator, fake: Tensor, labels: Tensor) -> Tensor:

@@ -1,13 +1,8 @@
-"""From a trained generator to training data for the evaluation protocol.
+"""From a trained generator to a fixed training set: the library's distilled-set protocol.
 
-Two modes (the run record says which one every number used):
-
-* ``fixed`` (default) — a true distilled set: ``ipc`` images per class drawn once from the generator,
-  then scored by :func:`reprolib.evaluation.evaluate_synthetic` like any other synthetic set.
-* ``regenerate`` — DiM's own protocol: every minibatch is generated afresh (new latents for the
-  batch's labels); ``ipc`` only fixes the number of steps per epoch. It follows the evaluation
-  protocol in every other respect (networks, SGD schedule, DSA, seeds) — see
-  :func:`evaluate_regenerating`.
+``sample_set`` draws ``ipc`` images per class once; :func:`reprolib.evaluation.evaluate_synthetic`
+then scores that set like any other distilled set (DSA, lr ×0.1 at half, last-epoch accuracy). DiM's
+own protocol, which generates new images at every step, is :mod:`.dim_protocol`.
 """
 
 from __future__ import annotations
@@ -15,13 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from reprolib.augment import DSA
-from reprolib.data import Dataset
-from reprolib.evaluation import EvalProtocol, EvalResult, evaluate_synthetic
 from reprolib.generative.gan import Generator, latent_codes
 from reprolib.runtime import make_generator
-
-SAMPLING_MODES = ("fixed", "regenerate")
 
 
 def class_labels(num_classes: int, ipc: int, device: torch.device | str = "cpu") -> Tensor:
@@ -31,10 +21,12 @@ def class_labels(num_classes: int, ipc: int, device: torch.device | str = "cpu")
 
 @torch.no_grad()
 def generate(generator: Generator, labels: Tensor, random: torch.Generator, batch_size: int = 500) -> Tensor:
-    """Images of the given labels (generator in eval mode), batched."""
+    """Dataset-normalised images of the given labels (generator in eval mode), batched."""
+    was_training = generator.training
     generator.eval()
     parts = [generator(latent_codes(labels[i : i + batch_size], generator.num_classes, generator.latent_dim, random))
              for i in range(0, len(labels), batch_size)]
+    generator.train(was_training)
     return torch.cat(parts)
 
 
@@ -44,16 +36,3 @@ def sample_set(generator: Generator, ipc: int, seed: int) -> tuple[Tensor, Tenso
         raise ValueError(f"ipc must be ≥ 1, got {ipc}")
     labels = class_labels(generator.num_classes, ipc, generator.mean.device)
     return generate(generator, labels, make_generator(seed)), labels
-
-
-def evaluate_regenerating(generator: Generator, dataset: Dataset, protocol: EvalProtocol, ipc: int, seed: int = 0) -> EvalResult:
-    """DiM's protocol: :func:`evaluate_synthetic` on ``ipc`` images per class, but each minibatch's
-    images are generated afresh for its labels before augmentation (the "set" is the list of labels)."""
-    labels = class_labels(dataset.num_classes, ipc, dataset.test_x.device)
-    dsa = DSA(protocol.dsa_strategy) if protocol.dsa else None
-
-    def images_for(batch_labels: Tensor, random: torch.Generator) -> Tensor:
-        images = generate(generator, batch_labels, random)
-        return dsa(images, random) if dsa is not None else images
-
-    return evaluate_synthetic(labels, labels, dataset, protocol, seed=seed, per_batch=images_for)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from reprolib import precision
 from reprolib.data import Dataset
 from reprolib.evaluation import EvalProtocol, EvalResult
 from reprolib.generative.dim_augment import ChainedAugment
@@ -83,9 +84,11 @@ def evaluate_dim(generator: Generator, data: Dataset, protocol: EvalProtocol, di
     was_training = generator.training
     generator.eval()
     best, last = [], []
+    numerics = precision.current()  # the student's steps run in it (bf16 + compile on the fast path)
     for k in range(protocol.num_eval):
         torch.manual_seed(seed + k)
         net = build_network(protocol.arch, data.channels, data.num_classes, data.image_size, **protocol.arch_options).to(device)
+        forward = numerics.compiled(net)
         optimizer = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
                                     weight_decay=protocol.weight_decay)
         random = make_generator(seed + k)
@@ -96,7 +99,9 @@ def evaluate_dim(generator: Generator, data: Dataset, protocol: EvalProtocol, di
                 labels = torch.randint(data.num_classes, (protocol.batch_size,), generator=random).to(device)
                 with torch.no_grad():
                     images = generator(latent_codes(labels, data.num_classes, generator.latent_dim, random))
-                loss = F.cross_entropy(net(augment(images, random)), labels)
+                with numerics.autocast(device):
+                    logits = forward(augment(images, random))
+                loss = F.cross_entropy(precision.widen(logits), labels)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

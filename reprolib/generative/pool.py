@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from reprolib import precision
+
 from reprolib.nets import NETWORK_NAMES, build_network
 
 PAPER_POOL = ("convnetd3", "resnet10_dim", "resnet18_dim")
@@ -93,7 +95,10 @@ class ModelPool:
         """One SGD step of member ``index`` on a real minibatch; returns its loss."""
         net, optimizer = self.nets[index], self.optimizers[index]
         net.train()
-        loss = F.cross_entropy(net(x), y)
+        numerics = precision.current()  # a classifier step: the precision in force (bf16 autocast on the fast path)
+        with numerics.autocast(x.device):
+            logits = net(x)
+        loss = F.cross_entropy(precision.widen(logits), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

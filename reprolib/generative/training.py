@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import Tensor
 
+from reprolib import precision
 from reprolib.data import Dataset
 from reprolib.evaluation import EvalProtocol
 from reprolib.generative.dim_augment import ChainedAugment
@@ -235,8 +236,9 @@ class _Trainer:
                 xb, yb = self._rows(order, i % self.per_epoch)
                 self.pool.train_on(member, self.pool_augment(xb, self.random), yb)
             real, fake = self.match_augment.siamese(x, self.g.to_dataset(signed), generator=self.random)
-            with self.pool.frozen(member) as net:
-                match = matching_loss(self.stage.rule, net(real), net(fake), self.stage.tau)
+            with self.pool.frozen(member) as net, precision.current().autocast(x.device):
+                real_logits, fake_logits = net(real), net(fake)  # the pool member in the precision in force
+            match = matching_loss(self.stage.rule, precision.widen(real_logits), precision.widen(fake_logits), self.stage.tau)
             g_loss = g_loss + self.stage.weight * match
             self.history["match"].append(match.item())
             self.history["pool"].append(float(member))

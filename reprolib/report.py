@@ -88,6 +88,17 @@ def provenance_line(record: dict) -> str:
     return line
 
 
+def code_line(artifact: str) -> str:
+    """A page's "code" line: the experiment module that runs it, the files of the method it reproduces and
+    its notebook template, as repository paths (the book links each to the repository when it is built
+    with one, see book/_ext/repository_links.py; elsewhere they stay plain paths)."""
+    from reprolib.artifacts import get_artifact
+
+    found = get_artifact(artifact)
+    methods = ", ".join(f"`{path}`" for path in found.method_files)
+    return f"**Code**: experiment `{found.experiment_file}` · method {methods} · page `notebooks/{found.notebook}`"
+
+
 def rerun_commands(artifact: str, notebook: str, preset: str = "small") -> str:
     """The two ways to regenerate a page, as a markdown code block."""
     return (

@@ -1,7 +1,7 @@
 """The book's Performance page, generated from the newest result JSON of each device.
 
 ``python -m bench report --write book/performance.md`` (also run at the end of ``python -m bench run``);
-a test checks that the committed page is current. Every verdict on the issue's targets is computed
+a test checks that the committed page is current. Every verdict on the performance targets is computed
 from the JSON here; a GPU target measured on a CPU is reported with its number but no verdict.
 """
 
@@ -66,7 +66,7 @@ def _on(result: dict) -> str:
 
 
 def targets(result: dict) -> list[Claim]:
-    """The issue's targets, each (statement, met?, evidence); None where this result cannot say."""
+    """The performance targets, each (statement, met?, evidence); None where this result cannot say."""
     cases, claims = result["cases"], []
     checks = all_checks(result)
     claims.append(("Target: the library's paths give the straightforward paths' results (to float tolerance)",
@@ -208,7 +208,7 @@ def device_section(result: dict) -> str:
            f"free ({device['cpu_count']} cores, {device['torch_threads']} used by torch), so other work competed "
            "for the CPU."]
           if load[0] > device["cpu_count"] - device["torch_threads"] else []),
-        "### Issue targets", claims_table(targets(result)),
+        "### Targets", claims_table(targets(result)),
     ]
     sections = (("teachers", "Teacher training", _teachers), ("matching", "One matching iteration", _matching),
                 ("evaluation", "Evaluation protocol", _evaluation), ("pruning", "Influence + simulated annealing", _pruning))
@@ -222,7 +222,7 @@ def device_section(result: dict) -> str:
     checks = all_checks(result)
     parts += ["### Equality checks", markdown_table(
         ["Check", "Relative difference", "Tolerance", "Within"],
-        [[c["what"], f"{c['difference']:.2g}", f"{c['tolerance']:.2g}", "✅" if c["ok"] else "❌"] for c in checks])]
+        [[c["what"], f"{c['difference']:.2g}", f"{c['tolerance']:.2g}", "yes ✓" if c["ok"] else "no ✗"] for c in checks])]
     return "\n\n".join(parts)
 
 
@@ -234,11 +234,11 @@ def performance_markdown(folder: Path = RESULTS) -> str:
         "(`bench/reference.py`: a one-model training loop fed by a `DataLoader`; an autograd unroll over a list of "
         "parameter tensors that builds a new module every step) and against the device's peak FLOP/s, all in one "
         "run so the ratios compare. Generated from the newest `bench/results/*.json` of each device by "
-        "`python -m bench report --write book/performance.md` (do not edit by hand); the issue's targets are "
-        "evaluated from those numbers. Random tensors with CIFAR shapes stand in for the data: timings depend on "
+        "`python -m bench report --write book/performance.md` (do not edit by hand); the performance targets below "
+        "are evaluated from those numbers. Random tensors with CIFAR shapes stand in for the data: timings depend on "
         "shapes, not pixels.\n\n"
         "```bash\n"
-        "python -m bench run --size full --device cuda    # the issue's shapes on a GPU (also: make bench BENCH_SIZE=full)\n"
+        "python -m bench run --size full --device cuda    # the full CIFAR shapes on a GPU (also: make bench BENCH_SIZE=full)\n"
         "python -m bench run --size ci                    # minutes on a CPU, reduced shapes\n"
         "python -m bench run --include book,tests         # also time the smoke book and the test suite (quiet machine)\n"
         "```\n\n"

@@ -107,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the benchmarks, write the JSON and the Performance page")
-    run.add_argument("--size", default="ci", choices=tuple(SIZES), help="ci: minutes on a CPU; full: the issue's shapes")
+    run.add_argument("--size", default="ci", choices=tuple(SIZES), help="ci: minutes on a CPU; full: the full CIFAR shapes, for a GPU")
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
     run.add_argument("--only", type=_names, default=list(DEFAULT), help=f"cases to run (default: {','.join(DEFAULT)})")
     run.add_argument("--include", type=_names, default=[], help="extra cases: book,tests (minutes; for a quiet machine)")

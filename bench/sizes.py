@@ -1,4 +1,4 @@
-"""The two benchmark sizes: ``full`` (the issue's shapes, for a GPU) and ``ci`` (the same work, shrunk to
+"""The two benchmark sizes: ``full`` (the full CIFAR shapes, for a GPU) and ``ci`` (the same work, shrunk to
 run in a few minutes on a 2-core CPU).
 
 Every case uses CIFAR shapes (3×32×32 images, ConvNetD3 of width 128) filled with random numbers:
@@ -71,7 +71,7 @@ class Size:
 # IPC 50 unrolls 80 steps of batch 125.
 FULL = Size(
     name="full",
-    purpose="the issue's shapes, for a GPU",
+    purpose="the full CIFAR shapes, for a GPU",
     teacher_images=50_000, teachers_at_once=4,
     matching=(MatchShape("cifar10", 1, 50, 10), MatchShape("cifar10", 10, 30, 100),
               MatchShape("cifar10", 50, 30, 500), MatchShape("cifar100", 50, 80, 125)),

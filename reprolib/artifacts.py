@@ -24,6 +24,14 @@ class Artifact:
     run: Callable  # run(params, RunContext) -> {"data_source": ..., "metrics": ...}
     paper_values: Callable[[], list]  # the published values the page compares with
     claims: Callable[[dict], list] | None = None  # record -> [(statement, holds: bool | None, evidence)]
+    # The files that implement the method the page reproduces (repository paths, e.g. DDPP's rule in
+    # reprolib/distillation/trajectory/rules.py): the page's "code" line names them beside the experiment module.
+    method_files: tuple[str, ...] = ()
+
+    @property
+    def experiment_file(self) -> str:
+        """The experiment module that runs this artifact, as a repository path."""
+        return self.run.__module__.replace(".", "/") + ".py"
 
 
 @cache

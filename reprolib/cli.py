@@ -89,11 +89,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.write:
         from pathlib import Path
 
-        from reprolib.pages.status import status_markdown
+        from reprolib.pages.status import GLANCE_FILE, glance_markdown, status_markdown
         from reprolib.store import atomic_write_bytes
 
-        atomic_write_bytes(Path(args.write), status_markdown().encode())
-        print(f"status page written to {args.write}")
+        page = Path(args.write)
+        atomic_write_bytes(page, status_markdown().encode())
+        atomic_write_bytes(page.with_name(GLANCE_FILE), glance_markdown().encode())
+        print(f"status page written to {page}, the at-a-glance table of claims to {page.with_name(GLANCE_FILE)}")
         return 0
     for name, artifact in artifacts().items():
         records, failures = read_records(name), read_failures(name)
@@ -164,7 +166,8 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     status = sub.add_parser("status", help="what has run, at which preset, on what data and device")
-    status.add_argument("--write", metavar="PATH", help="write the book's status page (markdown) instead of printing")
+    status.add_argument("--write", metavar="PATH", help="write the book's status page (markdown) instead of printing, and beside it "
+                        "at_a_glance.md, the intro's table of every claim and its verdict per preset")
     status.set_defaults(func=cmd_status)
     return p
 

@@ -136,6 +136,17 @@ def scale_table(record: dict) -> str:
     return f"**Scale: the paper's setting beside this run's** (parameters that differ)\n\n{table}"
 
 
+def code_line(artifact: str) -> str:
+    """A page's "code" line: the experiment module that runs it, the files of the method it reproduces and
+    its notebook template, as repository paths (the book links each to the repository when it is built
+    with one, see book/_ext/repository_links.py; elsewhere they stay plain paths)."""
+    from reprolib.artifacts import get_artifact
+
+    found = get_artifact(artifact)
+    methods = ", ".join(f"`{path}`" for path in found.method_files)
+    return f"**Code**: experiment `{found.experiment_file}` · method {methods} · page `notebooks/{found.notebook}`"
+
+
 def rerun_commands(artifact: str, notebook: str, preset: str = "small") -> str:
     """The two ways to regenerate a page, as a markdown code block."""
     return (

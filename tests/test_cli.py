@@ -43,6 +43,16 @@ def test_compute_writes_a_record_and_status_reports_it(capsys, isolated_dirs):
     assert "coreset-baselines" in out and "smoke" in out
 
 
+def test_status_write_writes_the_status_page_and_the_intros_claims_table(isolated_dirs, capsys):
+    from reprolib.pages.status import glance_markdown, status_markdown
+
+    page = isolated_dirs / "book" / "status.md"
+    page.parent.mkdir()
+    assert main(["status", "--write", str(page)]) == 0
+    assert page.read_text() == status_markdown()
+    assert (page.parent / "at_a_glance.md").read_text() == glance_markdown()
+
+
 def test_data_lists_every_dataset(capsys):
     assert main(["data"]) == 0
     out = capsys.readouterr().out

@@ -154,3 +154,13 @@ def test_status_page_is_current(monkeypatch):
     monkeypatch.delenv("REPROLIB_RESULTS")  # the committed results/, not the test's empty folder
     committed = (ROOT / "book" / "status.md").read_text()
     assert committed == status_markdown(), "book/status.md is stale: run `reprolib status --write book/status.md`"
+
+
+def test_intro_claims_at_a_glance_is_current(monkeypatch):
+    """The intro includes the table of every claim and its verdict per preset, generated beside the status page."""
+    from reprolib.pages.status import GLANCE_FILE, glance_markdown
+
+    monkeypatch.delenv("REPROLIB_RESULTS")  # the committed results/, not the test's empty folder
+    assert f"```{{include}} {GLANCE_FILE}" in (ROOT / "book" / "intro.md").read_text()
+    committed = (ROOT / "book" / GLANCE_FILE).read_text()
+    assert committed == glance_markdown(), f"book/{GLANCE_FILE} is stale: run `reprolib status --write book/status.md`"

@@ -126,3 +126,24 @@ def test_a_failed_page_is_noted_for_the_status_page_and_cleared_by_success(isola
     assert "last execution failed (DatasetNotFoundError: PneumoniaMNIST not found); no page" in status_markdown()
     records.clear_failure("coreset-baselines", "smoke")
     assert records.read_failures("coreset-baselines") == {}
+
+
+def test_claims_at_a_glance_gives_each_claim_its_verdict_per_preset(isolated_dirs):
+    """One row per claim, a column per preset that has records, words for every verdict; a run with
+    overrides is not the preset's and stays out."""
+    from reprolib.pages.status import glance_markdown
+    from reprolib.records import project_root
+
+    committed = json.loads((project_root() / "results" / "smoke" / "coreset-baselines.json").read_text())
+    worse = json.loads(json.dumps(committed))
+    for row in worse["metrics"]["rows"]:  # Herding no longer beats Random
+        row["mean"] = 10.0
+    records.write_record(committed)
+    records.write_record(worse | {"preset": "paper"})
+    records.write_record(worse | {"run": "smoke+abc", "overrides": {"ipcs": [1]}})
+    lines = glance_markdown().splitlines()
+    assert "| Page | Claim | `smoke` | `paper` |" in lines and "No page has run at `small` yet" in lines[0]
+    herding = [line for line in lines if line.startswith("| [Coreset baselines](shared/coreset_baselines.ipynb) | Herding beats")]
+    assert herding == ["| [Coreset baselines](shared/coreset_baselines.ipynb) | Herding beats Random at IPC ≤ 10 "
+                       "(as in every published table) | holds ✓ | does not hold ✗ |"]
+    assert not any("ddpp" in line for line in lines)  # pages with no record have no rows

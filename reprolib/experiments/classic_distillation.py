@@ -183,5 +183,6 @@ ARTIFACTS = [
         run=run,
         paper_values=classic_page.published_values,
         claims=classic_page.claims,
+        method_files=("reprolib/distillation/gradient_matching.py", "reprolib/distillation/distribution_matching.py"),
     )
 ]

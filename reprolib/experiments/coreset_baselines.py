@@ -158,5 +158,6 @@ ARTIFACTS = [
         run=run,
         paper_values=coreset_page.published_values,
         claims=coreset_page.claims,
+        method_files=("reprolib/coreset.py",),
     )
 ]

@@ -328,15 +328,23 @@ def run_nas(params: NasParams, ctx: RunContext) -> dict:
                         "note": "minutes include only networks not already in the artifact store"}}
 
 
+# The method (influence + annealing) and the baselines' scores, named on every DP page.
+METHOD_FILES = ("reprolib/pruning/influence.py", "reprolib/pruning/annealing.py", "reprolib/pruning/scores.py")
+
 ARTIFACTS = [
     Artifact(name="dp-fig1", paper="dp", title="DP Fig. 1: test accuracy vs pruning ratio, seven methods",
-             notebook="dp/fig1_pruning_ratio.ipynb", params=RatioParams, run=run_ratios, paper_values=page.no_values, claims=page.ratio_claims),
+             notebook="dp/fig1_pruning_ratio.ipynb", params=RatioParams, run=run_ratios, paper_values=page.no_values, claims=page.ratio_claims,
+             method_files=METHOD_FILES),
     Artifact(name="dp-fig2", paper="dp", title="DP Fig. 2: test-loss gap vs ε/n, ours vs random",
-             notebook="dp/fig2_generalization_gap.ipynb", params=GapParams, run=run_gap, paper_values=page.fig2_values, claims=page.gap_claims),
+             notebook="dp/fig2_generalization_gap.ipynb", params=GapParams, run=run_gap, paper_values=page.fig2_values, claims=page.gap_claims,
+             method_files=METHOD_FILES),
     Artifact(name="dp-fig3", paper="dp", title="DP Fig. 3: prune with a small SENet, retrain larger networks",
-             notebook="dp/fig3_unseen_architectures.ipynb", params=RatioParams, run=run_ratios, paper_values=page.no_values, claims=page.ratio_claims),
+             notebook="dp/fig3_unseen_architectures.ipynb", params=RatioParams, run=run_ratios, paper_values=page.no_values, claims=page.ratio_claims,
+             method_files=METHOD_FILES),
     Artifact(name="dp-fig4", paper="dp", title="DP Fig. 4: training time vs accuracy",
-             notebook="dp/fig4_training_efficiency.ipynb", params=EfficiencyParams, run=run_efficiency, paper_values=page.fig4_values, claims=page.efficiency_claims),
+             notebook="dp/fig4_training_efficiency.ipynb", params=EfficiencyParams, run=run_efficiency, paper_values=page.fig4_values, claims=page.efficiency_claims,
+             method_files=METHOD_FILES),
     Artifact(name="dp-table1", paper="dp", title="DP Table 1: architecture search on pruned proxy sets",
-             notebook="dp/table1_nas.ipynb", params=NasParams, run=run_nas, paper_values=page.table1_values, claims=page.nas_claims),
+             notebook="dp/table1_nas.ipynb", params=NasParams, run=run_nas, paper_values=page.table1_values, claims=page.nas_claims,
+             method_files=METHOD_FILES),
 ]

@@ -349,13 +349,17 @@ def run_fig2(params: Fig2Params, ctx: RunContext) -> dict:
     return {"data_source": sources, "metrics": {"images": images}}
 
 
+# GDD-SKD's two training stages: the losses (standardised-logit self-distillation), the loop and the GAN.
+METHOD_FILES = ("reprolib/generative/losses.py", "reprolib/generative/training.py", "reprolib/generative/gan.py")
+
 ARTIFACTS = [
     Artifact(name="gdd-skd-table1", paper="gdd_skd", title="GDD-SKD Table 1: accuracy at IPC 1/10/50",
              notebook="gdd_skd/table1.ipynb", params=Table1Params, run=run_table1, paper_values=page.table1_values,
-             claims=page.claims_table1),
+             claims=page.claims_table1, method_files=METHOD_FILES),
     Artifact(name="gdd-skd-table2", paper="gdd_skd", title="GDD-SKD Table 2: cross-architecture accuracy at IPC 10",
              notebook="gdd_skd/table2.ipynb", params=Table2Params, run=run_table2, paper_values=page.table2_values,
-             claims=page.claims_table2),
+             claims=page.claims_table2, method_files=METHOD_FILES),
     Artifact(name="gdd-skd-fig2", paper="gdd_skd", title="GDD-SKD Fig. 2: synthetic images at IPC 10",
-             notebook="gdd_skd/fig2.ipynb", params=Fig2Params, run=run_fig2, paper_values=lambda: []),
+             notebook="gdd_skd/fig2.ipynb", params=Fig2Params, run=run_fig2, paper_values=lambda: [],
+             method_files=METHOD_FILES),
 ]

@@ -83,6 +83,7 @@ ARTIFACTS = [
         run=run,
         paper_values=lambda: page.published_values("ddpp", "table1"),
         claims=lambda record: page.claims(record, "ddpp", "table1"),
+        method_files=tm.METHOD_FILES,
     ),
     Artifact(
         name="iadd-table1",
@@ -93,5 +94,6 @@ ARTIFACTS = [
         run=run,
         paper_values=lambda: page.published_values("iadd", "table1"),
         claims=lambda record: page.claims(record, "iadd", "table1"),
+        method_files=tm.METHOD_FILES,
     ),
 ]

@@ -176,6 +176,7 @@ ARTIFACTS = [
         run=run,
         paper_values=lambda: page.published_values("ddpp"),
         claims=lambda record: page.claims(record, "ddpp"),
+        method_files=tm.METHOD_FILES,
     ),
     Artifact(
         name="iadd-table3",
@@ -186,5 +187,6 @@ ARTIFACTS = [
         run=run,
         paper_values=lambda: page.published_values("iadd"),
         claims=lambda record: page.claims(record, "iadd"),
+        method_files=tm.METHOD_FILES,
     ),
 ]

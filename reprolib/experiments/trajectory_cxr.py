@@ -182,6 +182,7 @@ ARTIFACTS = [
         run=run_table,
         paper_values=lambda: page.published_values("ddpp"),
         claims=page.ddpp_table4_claims,
+        method_files=tm.METHOD_FILES,
     ),
     Artifact(
         name="iadd-table4",
@@ -192,6 +193,7 @@ ARTIFACTS = [
         run=run_table,
         paper_values=lambda: page.published_values("iadd"),
         claims=page.iadd_table4_claims,
+        method_files=tm.METHOD_FILES,
     ),
     Artifact(
         name="ddpp-fig3",
@@ -202,6 +204,7 @@ ARTIFACTS = [
         run=run_images,
         paper_values=lambda: [],
         claims=page.images_claims,
+        method_files=tm.METHOD_FILES,
     ),
     Artifact(
         name="iadd-fig8",
@@ -212,5 +215,6 @@ ARTIFACTS = [
         run=run_images,
         paper_values=lambda: [],
         claims=page.images_claims,
+        method_files=tm.METHOD_FILES,
     ),
 ]

@@ -199,7 +199,8 @@ def _artifact(name: str, paper: str, title: str, notebook: str, params: type) ->
     images = params is ImagesParams
     return Artifact(name=name, paper=paper, title=title, notebook=notebook, params=params,
                     run=run_images if images else run_differences, paper_values=lambda: [],  # figures print no numbers
-                    claims=lambda record: (page.images_claims if images else page.difference_claims)(record, name))
+                    claims=lambda record: (page.images_claims if images else page.difference_claims)(record, name),
+                    method_files=tm.METHOD_FILES + (() if images else ("reprolib/distillation/trajectory/diagnostics.py",)))
 
 
 ARTIFACTS = [

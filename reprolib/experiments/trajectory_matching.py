@@ -31,6 +31,8 @@ from reprolib.train import embed
 CODE_VERSION = 1  # bump when a change here alters distilled sets or scores
 
 METHODS = tuple(METHOD_RULES)  # mtt, ddpp, iadd
+# What the trajectory pages' "code" line names: MTT's, DDPP's and IADD's matching rules and the loop they share.
+METHOD_FILES = ("reprolib/distillation/trajectory/rules.py", "reprolib/distillation/trajectory/engine.py")
 
 
 @dataclass(frozen=True)

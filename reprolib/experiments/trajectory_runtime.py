@@ -85,5 +85,6 @@ ARTIFACTS = [
         run=run,
         paper_values=lambda: page.published_values("iadd", "runtime_text"),
         claims=page.runtime_claims,
+        method_files=tm.METHOD_FILES,
     )
 ]

@@ -1,12 +1,13 @@
-"""The status page: every artifact × preset, whether it ran, on what, and whether the claims hold.
+"""The status page (every artifact × preset: whether it ran, on what, whether the claims hold) and the
+intro's at-a-glance table (every claim × preset: its verdict).
 
-Generated from the registry and ``results/`` by ``reprolib status --write book/status.md``; a test
-checks the committed page is current.
+Both are generated from the registry and ``results/`` by ``reprolib status --write book/status.md`` (the
+table beside the page, as ``book/at_a_glance.md``, which the intro includes); tests check both are current.
 """
 
 from __future__ import annotations
 
-from reprolib.artifacts import artifacts
+from reprolib.artifacts import Artifact, artifacts
 from reprolib.records import PRESET_ORDER, overrides_text, read_failures, read_records, stopped_parts
 from reprolib.report import CLAIM_MARKS, markdown_table
 
@@ -17,10 +18,8 @@ def _data(record: dict) -> str:
 
 
 def _claims(artifact, record: dict) -> str:
-    if artifact.claims is None:
-        return "—"
-    found = artifact.claims(record)
-    return "; ".join(CLAIM_MARKS[holds] for _, holds, _ in found) or "—"
+    found = artifact.claims(record) if artifact.claims else []
+    return "; ".join(CLAIM_MARKS[holds] for _, holds, _ in found) or "none checked"
 
 
 def _run(name: str, record: dict | None) -> str:
@@ -43,7 +42,7 @@ def _status(record: dict | None, failure: dict | None) -> str:
 def status_rows() -> list[list[str]]:
     """One row per artifact and standard preset (plus any user preset that has records)."""
     rows = []
-    for name, artifact in sorted(artifacts().items(), key=lambda kv: (kv[1].paper, kv[0])):
+    for name, artifact in _by_paper():
         runs, failures = read_records(name), read_failures(name)
         page = f"[{artifact.title}]({artifact.notebook})"
         for run in dict.fromkeys([*PRESET_ORDER, *runs, *failures]):
@@ -69,5 +68,41 @@ def status_markdown() -> str:
         "page checks, in the page's order — holds, does not hold, or not checkable at that preset (e.g. smoke "
         "data is not the paper's). `smoke` numbers test the pipeline, not the papers. A page whose last "
         "execution failed keeps its previous version; the *Status* column says why it failed.\n\n"
+        f"{table}\n"
+    )
+
+
+GLANCE_FILE = "at_a_glance.md"  # written beside the status page; book/intro.md includes it
+
+
+def _by_paper() -> list[tuple[str, Artifact]]:
+    return sorted(artifacts().items(), key=lambda kv: (kv[1].paper, kv[0]))
+
+
+def glance_markdown() -> str:
+    """Every claim a page checks, one row each, with its verdict at every preset that has run records
+    (runs with overrides are left out: they are not the preset's numbers)."""
+    runs = {name: {run: r for run, r in read_records(name).items() if not r.get("overrides")} for name in artifacts()}
+    presets = [p for p in dict.fromkeys([*PRESET_ORDER, *(run for found in runs.values() for run in found)])
+               if any(p in found for found in runs.values())]
+    rows = []
+    for name, artifact in _by_paper():
+        verdicts: dict[str, dict[str, bool | None]] = {}  # statement -> preset -> holds
+        for preset, record in runs[name].items():
+            for statement, holds, _ in (artifact.claims(record) if artifact.claims else []):
+                verdicts.setdefault(statement, {})[preset] = holds
+        page = f"[{artifact.title.split(':')[0]}]({artifact.notebook})"
+        for statement, found in verdicts.items():
+            rows.append([page, statement, *(CLAIM_MARKS[found[p]] if p in found else
+                                            "not checked at this preset" if p in runs[name] else "not run" for p in presets)])
+    missing = [p for p in PRESET_ORDER if p not in presets]
+    note = (f" No page has run at {' or '.join(f'`{p}`' for p in missing)} yet (`reprolib run all --preset {missing[0]}`)."
+            if missing else "")
+    table = markdown_table(["Page", "Claim", *(f"`{p}`" for p in presets)], rows) if rows else "No page has a run record yet."
+    return (
+        "Every claim a page checks and its verdict at each preset that has run records — holds, does not hold, "
+        "or not checkable there (e.g. smoke data is not the paper's) — generated from `results/` by "
+        f"`reprolib status --write book/status.md` (do not edit by hand).{note} `smoke` verdicts test the pipeline, "
+        "not the papers; each page gives the evidence.\n\n"
         f"{table}\n"
     )

@@ -135,6 +135,7 @@ class _Compiled:
     broken = False
 
     def __init__(self, function: Callable[[Tensor], Tensor]):
+        _keep_compiled_code_with_the_cache()
         self.function = function
         self.compiled = torch.compile(function)
 
@@ -149,3 +150,12 @@ class _Compiled:
                               "from now on (set REPROLIB_COMPILE=0 to skip compiling)", RuntimeWarning, stacklevel=2)
                 return out
         return self.function(x)
+
+
+def _keep_compiled_code_with_the_cache() -> None:
+    """Inductor's compiled kernels go beside the artifact store (``<cache>/inductor``), so a later run
+    skips most of the warm-up; ``$TORCHINDUCTOR_CACHE_DIR`` set by the user wins."""
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        from reprolib.store import default_root
+
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(default_root() / "inductor")

@@ -103,7 +103,7 @@ def test_influence_predicts_leave_one_out_retraining_on_digits():
     y = data.train_y[:n]
     W = _fit(h, y, n)
     probs = torch.softmax(h @ W.T, dim=1)
-    S = parameter_influence(h[:, :-1], probs, y, InfluenceConfig(damping=DAMPING, weight_decay_term=False)).S.double()
+    S = parameter_influence(h[:, :-1], probs, y, InfluenceConfig(damping=DAMPING, term="cross_entropy")).S.double()
     removed = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:12]
     predicted, actual = [], []
     for i in removed.tolist():
@@ -143,17 +143,18 @@ def _fit_with_weight_decay(h, y, weight_decay, mask=None, W0=None):
     return W
 
 
-@pytest.mark.parametrize("weight_decay", [1e-2])
-def test_influence_with_weight_decay_term_predicts_retraining_with_weight_decay(weight_decay):
+@pytest.mark.parametrize("term", ["weight_decay", "centred"])
+def test_influence_with_weight_decay_term_predicts_retraining_with_weight_decay(term, weight_decay=1e-2):
     """Each S_i against exact leave-one-out retraining with weight decay: direction (cosine ≥ 0.99 for
     every example) and the test-loss change it predicts (correlation ≥ 0.95); Σ_all S vanishes at the
-    optimum. The cross-entropy-only S (the code before issue 15) misses the regulariser's shift."""
+    optimum, where both terms agree. The cross-entropy-only S (the code before issue 15) misses the
+    regulariser's shift."""
     h, y = _blobs()
     test_h, test_y = _blobs(n=300, seed=6)
     W = _fit_with_weight_decay(h, y, weight_decay)
     probs = torch.softmax(h @ W.T, dim=1)
-    corrected = parameter_influence(h[:, :-1], probs, y, InfluenceConfig(), weights=W, weight_decay=weight_decay)
-    old = parameter_influence(h[:, :-1], probs, y, InfluenceConfig(weight_decay_term=False, damping=weight_decay))
+    corrected = parameter_influence(h[:, :-1], probs, y, InfluenceConfig(term=term), weights=W, weight_decay=weight_decay)
+    old = parameter_influence(h[:, :-1], probs, y, InfluenceConfig(term="cross_entropy", damping=weight_decay))
     assert corrected.damping == weight_decay  # tied to the weight decay when unset
 
     def test_loss(weights):
@@ -182,13 +183,29 @@ def test_influence_with_weight_decay_term_predicts_retraining_with_weight_decay(
     assert new_cos.min() >= 0.99
     assert r >= 0.95
     assert corrected.summary()["sum_norm"] < 1e-6 * corrected.summary()["mean_norm"] * len(y)
+    assert corrected.summary()["newton_step_norm"] < 1e-9  # the layer is at its optimum
     assert old_cos.min() < 0.9  # the defect the term fixes: some examples point the wrong way without it
 
 
 def test_weight_decay_term_needs_the_layer_and_some_damping():
     h, y = _blobs(n=20)
     probs = torch.full((20, 3), 1 / 3, dtype=torch.float64)
-    with pytest.raises(ValueError, match="\\[W \\| b\\]"):
+    with pytest.raises(ValueError, match="weights="):
         parameter_influence(h[:, :-1], probs, y, weight_decay=1e-3)
     with pytest.raises(ValueError, match="singular"):
         parameter_influence(h[:, :-1], probs, y, weight_decay=0.0)
+
+
+def test_centred_influence_cancels_the_drift_of_an_unconverged_layer():
+    """Away from the optimum, the centred S sums to zero while the weight-decay term leaves
+    Σ_all S = (n/(n−1)) H⁻¹∇J(θ̂), the Newton step the record reports."""
+    h, y = _blobs()
+    W = 0.5 * _fit_with_weight_decay(h, y, 1e-2)  # not the optimum
+    probs = torch.softmax(h @ W.T, dim=1)
+    args = (h[:, :-1], probs, y)
+    centred = parameter_influence(*args, InfluenceConfig(term="centred"), weights=W, weight_decay=1e-2)
+    decayed = parameter_influence(*args, InfluenceConfig(term="weight_decay"), weights=W, weight_decay=1e-2)
+    n = len(y)
+    assert centred.total.norm() < 1e-10
+    assert torch.allclose(decayed.total, n / (n - 1) * decayed.newton_step, atol=1e-10)
+    assert decayed.newton_step.norm() > 0.1

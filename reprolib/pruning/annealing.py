@@ -10,7 +10,10 @@
   whose removal leaves the smallest sum, then anneal swaps), and the first feasible size is the answer.
   Sizes that the bound ``f(m) ≥ ||Σ_all S|| − (sum of the n − m largest ||S_i||)`` rules out get no
   annealing. Degenerate case: ``||Σ_all S|| ≤ ε`` makes pruning everything feasible (``m = n``);
-  the result says so (``degenerate``). Annealing by add/remove moves from the empty set stalls: the
+  the result says so (``degenerate``). An influence that sums to zero (the centred one, or any exact
+  one at a converged layer) is always degenerate over the whole range, and nearly so above ``n/2``
+  (``f(m) = f(n − m)``): the first-order estimate is meant for small pruned sets, so callers can cap
+  the size (``max_pruned``). Annealing by add/remove moves from the empty set stalls: the
   first example already uses up most of ε, while the best set of a given size can have a tiny sum.
 
 Every run returns the best state it visited, not the last one.
@@ -274,22 +277,27 @@ def _drop_greedily(S: Tensor, sq: np.ndarray, mask: np.ndarray, total: Tensor) -
     return int(members[np.argmin(sq[members] - 2 * dots)])
 
 
-def generalization_pruning(S: Tensor, epsilon: float, config: AnnealConfig = AnnealConfig()) -> AnnealResult:
+def generalization_pruning(S: Tensor, epsilon: float, config: AnnealConfig = AnnealConfig(),
+                           max_pruned: int | None = None) -> AnnealResult:
     """Eq. 3: the largest pruned set whose summed influence has norm ≤ ``epsilon`` (see the module
-    docstring for the top-down scan). The constraint holds exactly: feasibility is judged on the sum
-    recomputed from scratch. ``config.iterations`` is shared by the sizes that are annealed."""
+    docstring for the top-down scan), of at most ``max_pruned`` examples (None: the whole range). The
+    constraint holds exactly: feasibility is judged on the sum recomputed from scratch.
+    ``config.iterations`` is shared by the sizes that are annealed."""
     config.validate()
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0; got {epsilon}")
     n = len(S)
+    top = n if max_pruned is None else max_pruned
+    if not 0 <= top <= n:
+        raise ValueError(f"max_pruned must be between 0 and {n}; got {max_pruned}")
     total = torch.cat([S[k : k + 8192].double().sum(0, keepdim=True) for k in range(0, n, 8192)]).sum(0)
-    if float(total.norm()) <= epsilon:
+    if top == n and float(total.norm()) <= epsilon:
         return AnnealResult(torch.arange(n), "generalization", float(total.norm()), float(total.norm()), epsilon,
                             0, 0, 0.0, degenerate=True)
     sq = squared_norms(S)
     largest = np.concatenate([[0.0], np.cumsum(np.sort(np.sqrt(sq))[::-1])])  # largest[k]: the k largest norms
     lower = {m: float(total.norm()) - largest[n - m] for m in range(1, n)}  # f(m) ≥ lower[m]
-    candidates = [m for m in range(n - 1, 0, -1) if lower[m] <= epsilon]
+    candidates = [m for m in range(min(top, n - 1), 0, -1) if lower[m] <= epsilon]
     if not candidates:
         return AnnealResult(torch.zeros(0, dtype=torch.long), "generalization", 0.0, 0.0, epsilon, 0, 0, 0.0)
     per_size = replace(config, iterations=max(1, config.iterations // len(candidates)),
@@ -302,7 +310,7 @@ def generalization_pruning(S: Tensor, epsilon: float, config: AnnealConfig = Ann
         drop = _drop_greedily(S, sq, mask, total)
         mask[drop] = False
         total = total - S[drop].double()
-        if lower[m] > epsilon:
+        if m > top or lower[m] > epsilon:
             continue
         found = _swap_annealing(S, mask, single, replace(per_size, seed=config.seed + annealed), sq, target=epsilon)
         annealed += 1

@@ -16,8 +16,10 @@ appending a constant 1 to ``h``), with probabilities ``p`` and one-hot labels ``
 damping is λ itself. Without the ``λθ̂`` term every S_i misses the shift ``(1/n) H⁻¹ λθ̂`` and
 ``Σ_all S_i = −H⁻¹λθ̂ ≠ 0`` at the optimum (issue 15), which biases Eq. 4 more the more is pruned; with
 it, ``Σ_all S_i = (n/(n−1)) H⁻¹ ∇J(θ̂)`` vanishes at a converged θ̂, so its norm measures how far the
-last layer is from its optimum. ``InfluenceConfig.weight_decay_term=False`` gives the cross-entropy-only
-``(1/n) H⁻¹ g_i`` (Eq. 2 read with the unregularised loss; this project's S before issue 15).
+last layer is from its optimum. A trained network's last layer is rarely at that optimum; then the
+*centred* gradient ``g_i − ḡ`` (equal to ``g_i + λθ̂`` at the optimum) gives the change relative to
+retraining on all the data, whose shared drift toward the optimum cancels. ``term="cross_entropy"``
+gives ``(1/n) H⁻¹ g_i`` (Eq. 2 read with the unregularised loss; this project's S before issue 15).
 
 Two solvers, chosen by ``solver``: ``"cholesky"`` materialises H (dimension C·(d+1)) and solves in
 float64; ``"cg"`` never forms H and runs conjugate gradients with Hessian-vector products computed
@@ -33,15 +35,21 @@ import torch
 from torch import Tensor
 
 SOLVERS = ("cholesky", "cg")
+TERMS = ("weight_decay", "centred", "cross_entropy")
 
 
 @dataclass(frozen=True)
 class InfluenceConfig:
     """How to compute S: whether each example's loss carries the weight-decay term, the Hessian damping
     (None: the training's weight decay, the regulariser's own curvature), the solver, chunk size and CG
-    stopping rule."""
+    stopping rule.
 
-    weight_decay_term: bool = True
+    ``term``: what each example's gradient carries — ``"weight_decay"``: ``g_i + λθ̂`` (retraining with
+    weight decay, Definition 1); ``"centred"``: ``g_i − mean_j g_j``, the same at a converged last layer
+    and, away from it, the change relative to retraining on all the data (the drift both retrainings
+    share cancels, so Σ_all S = 0); ``"cross_entropy"``: ``g_i`` with the 1/n of Eq. 2 (before issue 15)."""
+
+    term: str = "centred"
     damping: float | None = None
     solver: str = "cholesky"
     chunk: int = 4096
@@ -59,6 +67,8 @@ class InfluenceConfig:
     def validate(self) -> None:
         if self.damping is not None and self.damping <= 0:
             raise ValueError(f"influence damping must be > 0 or null (= the training's weight decay); got {self.damping}")
+        if self.term not in TERMS:
+            raise ValueError(f"unknown influence term {self.term!r}; choose one of {', '.join(TERMS)}")
         if self.solver not in SOLVERS:
             raise ValueError(f"unknown influence solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
         if self.chunk < 1 or self.cg_max_iter < 1 or self.cg_tol <= 0:
@@ -149,22 +159,26 @@ def conjugate_gradients(apply, B: Tensor, tol: float, max_iter: int) -> tuple[Te
 
 @dataclass
 class Influence:
-    """``S`` (n × D, float32 storage), how it was solved, and ``Σ_all S_i`` (float64) with the mean ‖S_i‖."""
+    """``S`` (n × D, float32 storage), how it was solved, ``Σ_all S_i`` (float64) and the Newton step
+    ``H⁻¹(ḡ + λθ̂)`` that would take the last layer to its regularised optimum (None without θ̂)."""
 
     S: Tensor
     solver: str
+    term: str
     damping: float
     weight_decay: float
+    total: Tensor
+    newton_step: Tensor | None = None
     cg_iterations: int = 0
     cg_residual: float = 0.0
-    total: Tensor | None = None
 
     def summary(self) -> dict:
-        """What a record reports: ‖Σ_all S‖ (≈ 0 when the term is in and the last layer converged)
-        against the typical single-example ‖S_i‖."""
+        """What a record reports: ‖Σ_all S‖ against the typical single-example ‖S_i‖, and how far the
+        last layer is from its optimum (‖H⁻¹∇J(θ̂)‖; 0 at convergence, where the three terms agree)."""
         mean = float(self.S.double().norm(dim=1).mean())
         total = float(self.total.norm())
-        return {"sum_norm": total, "mean_norm": mean, "sum_over_mean": total / max(mean, 1e-300),
+        return {"term": self.term, "sum_norm": total, "mean_norm": mean, "sum_over_mean": total / max(mean, 1e-300),
+                "newton_step_norm": None if self.newton_step is None else float(self.newton_step.norm()),
                 "damping": self.damping, "weight_decay": self.weight_decay}
 
 
@@ -173,8 +187,9 @@ def parameter_influence(features: Tensor, probs: Tensor, labels: Tensor, config:
     """``S_i`` for every training example (rows of the result).
 
     ``weights``: the last layer ``[W | b]`` (C × (d+1)) that produced ``probs``; ``weight_decay``: the λ
-    it was trained with. With ``config.weight_decay_term`` (and λ > 0) ``S_i = (1/(n−1)) H⁻¹ (g_i + λθ̂)``,
-    otherwise ``(1/n) H⁻¹ g_i``; H is damped by ``config.damping`` or, when unset, by λ.
+    it was trained with. ``S_i = (1/(n−1)) H⁻¹ (g_i + λθ̂)`` (term "weight_decay"), ``(1/(n−1)) H⁻¹
+    (g_i − ḡ)`` ("centred") or ``(1/n) H⁻¹ g_i`` ("cross_entropy"); H is damped by ``config.damping``
+    or, when unset, by λ.
     """
     config.validate()
     if not (len(features) == len(probs) == len(labels)) or len(features) < 2:
@@ -184,20 +199,16 @@ def parameter_influence(features: Tensor, probs: Tensor, labels: Tensor, config:
     h, r = with_bias(features), residuals(probs, labels)
     n, dim = len(h), r.shape[1] * h.shape[1]
     damping = config.damping_for(weight_decay)
-    regulariser = config.weight_decay_term and weight_decay > 0
-    if regulariser:
-        if weights is None or tuple(weights.shape) != (r.shape[1], h.shape[1]):
-            raise ValueError(f"the weight-decay term needs the last layer's [W | b] of shape {(r.shape[1], h.shape[1])}; "
-                             f"got {None if weights is None else tuple(weights.shape)}")
-        shift = weight_decay * weights.double().to(h.device).reshape(1, dim)
-    scale = 1.0 / (n - 1) if regulariser else 1.0 / n
+    if weights is not None and tuple(weights.shape) != (r.shape[1], h.shape[1]):
+        raise ValueError(f"weights must be the last layer's [W | b] of shape {(r.shape[1], h.shape[1])}; got {tuple(weights.shape)}")
+    if config.term == "weight_decay" and weight_decay > 0 and weights is None:
+        raise ValueError("the weight-decay term needs the last layer's [W | b] (weights=...)")
+    decay = weight_decay * weights.double().to(h.device).reshape(dim) if weights is not None else torch.zeros(dim, dtype=torch.float64, device=h.device)
+    mean_gradient = sum(per_sample_gradients(h[k : k + config.chunk], r[k : k + config.chunk]).sum(0)
+                        for k in range(0, n, config.chunk)) / n
+    shift = {"weight_decay": decay, "centred": -mean_gradient, "cross_entropy": torch.zeros_like(decay)}[config.term]
+    scale = 1.0 / n if config.term == "cross_entropy" else 1.0 / (n - 1)
 
-    def gradients(start: int) -> Tensor:
-        G = per_sample_gradients(h[start : start + config.chunk], r[start : start + config.chunk])
-        return G + shift if regulariser else G
-
-    S = torch.empty(n, dim, dtype=torch.float32, device=h.device)
-    total = torch.zeros(dim, dtype=torch.float64, device=h.device)
     iterations, residual = 0, 0.0
     if config.solver == "cholesky":
         L = torch.linalg.cholesky(hessian(h, probs, damping, config.chunk))
@@ -214,8 +225,12 @@ def parameter_influence(features: Tensor, probs: Tensor, labels: Tensor, config:
             iterations, residual = max(iterations, used), max(residual, worst)
             return X.T
 
+    S = torch.empty(n, dim, dtype=torch.float32, device=h.device)
+    total = torch.zeros(dim, dtype=torch.float64, device=h.device)
     for start in range(0, n, config.chunk):
-        block = solve(gradients(start)) * scale
+        G = per_sample_gradients(h[start : start + config.chunk], r[start : start + config.chunk]) + shift
+        block = solve(G) * scale
         S[start : start + len(block)] = block.float()
         total += block.sum(0)
-    return Influence(S, config.solver, damping, weight_decay, iterations, residual, total)
+    newton = solve((mean_gradient + decay)[None])[0] if weights is not None else None
+    return Influence(S, config.solver, config.term, damping, weight_decay, total, newton, iterations, residual)

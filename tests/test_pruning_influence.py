@@ -191,7 +191,7 @@ def test_weight_decay_term_needs_the_layer_and_some_damping():
     h, y = _blobs(n=20)
     probs = torch.full((20, 3), 1 / 3, dtype=torch.float64)
     with pytest.raises(ValueError, match="weights="):
-        parameter_influence(h[:, :-1], probs, y, weight_decay=1e-3)
+        parameter_influence(h[:, :-1], probs, y, InfluenceConfig(term="weight_decay"), weight_decay=1e-3)
     with pytest.raises(ValueError, match="singular"):
         parameter_influence(h[:, :-1], probs, y, weight_decay=0.0)
 

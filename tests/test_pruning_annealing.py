@@ -67,4 +67,65 @@ def test_annealing_is_deterministic_for_a_seed_and_validates_input():
     with pytest.raises(ValueError, match="epsilon"):
         generalization_pruning(S, 0.0)
     with pytest.raises(ValueError, match="t_end"):
-        AnnealConfig(t_end=2.0).validate()
+        AnnealConfig(t_start=1.0, t_end=2.0).validate()
+
+
+def _brute_force_minima(S: torch.Tensor) -> np.ndarray:
+    """f(m) = min_{|P|=m} ||Σ_P S|| for every m, over all 2^n subsets."""
+    n = len(S)
+    subsets = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    norms = np.linalg.norm(subsets @ S.double().numpy(), axis=1)
+    sizes = subsets.sum(1)
+    return np.array([norms[sizes == m].min() for m in range(n + 1)])
+
+
+def test_cardinality_annealing_finds_the_brute_force_optimum_at_every_size():
+    S = _influences(n=14, dim=4, seed=7)
+    best = _brute_force_minima(S)
+    for m in range(1, 14):
+        found = cardinality_pruning(S, m, AnnealConfig(iterations=8000, seed=m))
+        assert found.norm == pytest.approx(best[m], rel=1e-6), m
+
+
+def test_annealing_returns_the_best_state_it_visited():
+    """At a temperature that never cools the walk keeps moving; the result is still the optimum it met."""
+    S = _influences(n=14, dim=4, seed=8)
+    best = _brute_force_minima(S)
+    hot = AnnealConfig(iterations=3000, t_start=1.0, t_end=1.0, seed=0)
+    for m in (4, 7, 10):
+        found = cardinality_pruning(S, m, hot)
+        assert found.norm == pytest.approx(best[m], rel=1e-6), m
+        assert found.incremental_norm == pytest.approx(found.norm, rel=1e-9)
+
+
+def _non_monotone_problems():
+    """Small problems with Σ_all S near 0, where f(m) dips again at large m, and an ε whose largest
+    feasible size lies above an infeasible one."""
+    problems = []
+    for seed in range(40):
+        S = _influences(n=14, dim=3, seed=100 + seed)
+        S = S - 0.97 * S.mean(0)  # Σ_all S small but non-zero
+        f = _brute_force_minima(S)
+        for epsilon in np.quantile(f[1:-1], [0.2, 0.4]):
+            feasible = np.flatnonzero(f <= epsilon)
+            if f[-1] > epsilon and (f[: feasible.max()] > epsilon).any():
+                problems.append((S, float(epsilon), int(feasible.max())))
+        if len(problems) >= 3:
+            break
+    return problems
+
+
+def test_generalization_pruning_finds_the_largest_feasible_size_when_f_is_not_monotone():
+    problems = _non_monotone_problems()
+    assert len(problems) >= 3
+    for S, epsilon, largest in problems:
+        found = generalization_pruning(S, epsilon, AnnealConfig(iterations=13 * 8000, seed=0))  # 8,000 per size
+        assert found.norm <= epsilon and not found.degenerate
+        assert len(found.pruned) == largest, (epsilon, largest)
+
+
+def test_generalization_pruning_names_the_degenerate_case():
+    S = _influences(n=50, dim=5)
+    S = S - S.mean(0)  # Σ_all S = 0: pruning everything meets any ε
+    found = generalization_pruning(S, 1e-3, AnnealConfig(iterations=1000))
+    assert found.degenerate and len(found.pruned) == 50 and found.as_dict()["degenerate"]

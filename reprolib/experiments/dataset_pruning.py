@@ -9,7 +9,7 @@ artifact store, so the pages share their trained networks and an interrupted run
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from reprolib.data import DATASET_NAMES, Dataset, load_dataset
 from reprolib.experiments.context import RunContext
 from reprolib.nets import build_network, convnet_space
 from reprolib.pages import dataset_pruning as page
+from reprolib.pruning.influence import InfluenceConfig
 from reprolib.pruning.protocol import ModelSpec, Pruner, ScoringSpec, train_model
 from reprolib.pruning.scores import DISPLAY_NAMES, PRUNING_METHODS, keep_counts
 from reprolib.runtime import make_generator
@@ -65,6 +66,15 @@ def _check_common(datasets, scoring_model: ModelSpec, retrain_model: ModelSpec, 
         raise ValueError(f"seeds (retrainings per cell) must be ≥ 1; got {seeds}")
 
 
+def influence_row(dataset: str, pruner: Pruner, variant: str = "corrected") -> dict:
+    """What every record reports about S: ‖Σ_all S‖ against the mean ‖S_i‖, the last layer's distance
+    to its optimum, the term, damping and weight decay used."""
+    return {"dataset": dataset, "variant": variant, **pruner.influence_summary()}
+
+
+VARIANT_LABEL = "Ours (S without weight decay)"
+
+
 def _summary(values: list[float]) -> dict:
     return {"values": values, "mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
 
@@ -81,7 +91,11 @@ def retrain_summary(data: Dataset, kept: torch.Tensor | None, model: ModelSpec, 
 
 @dataclass(frozen=True)
 class RatioParams:
-    """Fig. 1 (and Fig. 3 with several ``retrain_models``): accuracy vs pruning ratio per method."""
+    """Fig. 1 (and Fig. 3 with several ``retrain_models``): accuracy vs pruning ratio per method.
+
+    ``influence_variant``: a second influence for one extra, labelled row of Ours (the presets: S
+    without the weight-decay term, as this project computed it before issue 15), so the page shows
+    what the term does."""
 
     datasets: tuple[DataChoice, ...] = (DataChoice("cifar10"), DataChoice("cifar100"), DataChoice("tinyimagenet"))
     ratios: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -89,10 +103,13 @@ class RatioParams:
     scoring_model: ModelSpec = ModelSpec(arch="resnet50_cifar")
     retrain_models: tuple[ModelSpec, ...] = (ModelSpec(arch="resnet50_cifar"),)
     scoring: ScoringSpec = ScoringSpec()
+    influence_variant: InfluenceConfig | None = None
     seeds: int = 3
     seed: int = 0
 
     def validate(self) -> None:
+        if self.influence_variant is not None:
+            self.influence_variant.validate()
         if not self.retrain_models:
             raise ValueError("retrain_models must name at least one network")
         for model in self.retrain_models:
@@ -103,31 +120,44 @@ class RatioParams:
             raise ValueError(f"unknown or no pruning method(s) {unknown}; choose from {', '.join(PRUNING_METHODS)}")
 
 
+def _annealing_row(dataset: str, pruner: Pruner, ratio: float, label: str) -> dict:
+    """Ours' objective ‖Σ_pruned S‖ at ``ratio`` against a random pruned set of the same size."""
+    groups, num_groups = pruner.groups("ours")
+    found = pruner.cardinality(keep_counts(groups, ratio, num_groups), balanced=num_groups > 1)
+    random_pruned = _complement(pruner.kept("random", ratio), len(groups))
+    return {"dataset": dataset, "method": label, "ratio": ratio, "norm_ours": float(found["norm"]),
+            "norm_random": pruner.subset_norm(random_pruned), "proposals": int(found["proposals"]),
+            "accepted": int(found["accepted"]), "seconds": float(found["seconds"])}
+
+
 def run_ratios(params: RatioParams, ctx: RunContext) -> dict:
-    rows, full, sources, annealing = [], [], {}, []
+    rows, full, sources, annealing, influence = [], [], {}, [], []
     for choice in params.datasets:
         data = choice.load(ctx)
         sources[choice.name] = data.source.as_dict()
         pruner = Pruner(data, params.scoring_model, params.scoring, params.seed, ctx)
+        influence.append(influence_row(choice.name, pruner))
+        variants = []
+        if params.influence_variant is not None:
+            variant = Pruner(data, params.scoring_model, replace(params.scoring, influence=params.influence_variant), params.seed, ctx)
+            variants.append((variant, VARIANT_LABEL))
+            influence.append(influence_row(choice.name, variant, VARIANT_LABEL))
+        ours = ([(pruner, DISPLAY_NAMES["ours"])] if "ours" in params.methods else []) + variants
         for model in params.retrain_models:
             whole, _ = retrain_summary(data, None, model, params.seeds, params.seed, ctx)
             full.append({"dataset": choice.name, "retrain": model.arch, "n_train": len(data.train_y), **whole})
-            for method in params.methods:
+            runs = [(pruner, m, DISPLAY_NAMES[m]) for m in params.methods] + [(v, "ours", label) for v, label in variants]
+            for scorer, method, label in runs:
                 for ratio in params.ratios:
-                    kept = pruner.kept(method, ratio)
+                    kept = scorer.kept(method, ratio)
                     summary, _ = retrain_summary(data, kept, model, params.seeds, params.seed, ctx)
-                    rows.append({"dataset": choice.name, "retrain": model.arch, "method": DISPLAY_NAMES[method],
+                    rows.append({"dataset": choice.name, "retrain": model.arch, "method": label,
                                  "ratio": ratio, "kept": len(kept), **summary})
-                    ctx.log(f"{choice.name} {model.arch} {DISPLAY_NAMES[method]:<15} ratio {ratio:.1f}: {summary['mean']:.2f} ± {summary['std']:.2f}")
-        if "ours" in params.methods:
-            for ratio in params.ratios:
-                found = pruner.cardinality(keep_counts(data.train_y, ratio, data.num_classes))
-                random_pruned = _complement(pruner.kept("random", ratio), len(data.train_y))
-                annealing.append({"dataset": choice.name, "ratio": ratio, "norm_ours": float(found["norm"]),
-                                  "norm_random": pruner.subset_norm(random_pruned), "proposals": int(found["proposals"]),
-                                  "accepted": int(found["accepted"]), "seconds": float(found["seconds"])})
-    return {"data_source": sources, "metrics": {"scoring_model": params.scoring_model.arch, "rows": rows,
-                                                "full_data": full, "annealing": annealing}}
+                    ctx.log(f"{choice.name} {model.arch} {label:<15} ratio {ratio:.1f}: {summary['mean']:.2f} ± {summary['std']:.2f}")
+        annealing += [_annealing_row(choice.name, scorer, ratio, label) for scorer, label in ours for ratio in params.ratios]
+    return {"data_source": sources, "metrics": {"scoring_model": params.scoring_model.arch, "rows": rows, "full_data": full,
+                                                "annealing": annealing, "influence": influence,
+                                                "class_balanced": [DISPLAY_NAMES[m] for m in params.scoring.class_balanced]}}
 
 
 def _complement(kept: torch.Tensor, n: int) -> torch.Tensor:
@@ -142,10 +172,15 @@ def _complement(kept: torch.Tensor, n: int) -> torch.Tensor:
 @dataclass(frozen=True)
 class GapParams:
     """Fig. 2: generalization-guaranteed pruning at several ε (fractions of the norm a random half
-    of the data attains), and random pruning of the same size; test-loss gap vs ε/n."""
+    of the data attains), and random pruning of the same size; test-loss gap vs ε/n.
+
+    ``max_ratio``: Eq. 3 prunes at most this fraction. With an influence that sums to zero over the
+    data, Eq. 3 over the whole range (1.0) is degenerate — pruning everything meets any ε — and
+    ``f(m) = f(n − m)``, so the largest meaningful range is half the data."""
 
     datasets: tuple[DataChoice, ...] = (DataChoice("cifar10"), DataChoice("cifar100"))
     epsilon_fractions: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3)
+    max_ratio: float = 0.5
     scoring_model: ModelSpec = ModelSpec(arch="resnet50_cifar")
     retrain_model: ModelSpec = ModelSpec(arch="resnet50_cifar")
     scoring: ScoringSpec = ScoringSpec()
@@ -156,22 +191,30 @@ class GapParams:
         _check_common(self.datasets, self.scoring_model, self.retrain_model, self.scoring, self.seeds)
         if not self.epsilon_fractions or any(f <= 0 for f in self.epsilon_fractions):
             raise ValueError(f"epsilon_fractions must be > 0, at least one; got {list(self.epsilon_fractions)}")
+        if not 0 < self.max_ratio <= 1:
+            raise ValueError(f"max_ratio must be in (0, 1]; got {self.max_ratio}")
 
 
 def run_gap(params: GapParams, ctx: RunContext) -> dict:
-    rows, sources = [], {}
+    rows, sources, influence = [], {}, []
     for choice in params.datasets:
         data = choice.load(ctx)
         sources[choice.name] = data.source.as_dict()
         n = len(data.train_y)
         pruner = Pruner(data, params.scoring_model, params.scoring, params.seed, ctx)
+        influence.append(influence_row(choice.name, pruner))
         whole = [train_model(data, params.retrain_model, params.seed + k, ctx) for k in range(params.seeds)]
         half = _complement(pruner.kept("random", 0.5), n)
         scale = pruner.subset_norm(half)
         for fraction in params.epsilon_fractions:
             epsilon = fraction * scale
-            found = pruner.generalization(epsilon)
+            found = pruner.generalization(epsilon, max_pruned=int(params.max_ratio * n))
             m = int(found["pruned"].numel())
+            if m >= n:  # degenerate: ||Σ_all S|| ≤ ε, so Eq. 3 prunes everything and nothing can be retrained
+                rows.append({"dataset": choice.name, "method": "Ours", "epsilon_target": epsilon, "epsilon": float(found["norm"]),
+                             "epsilon_over_n": float(found["norm"]) / n, "pruned": m, "ratio": 1.0, "degenerate": True})
+                ctx.log(f"{choice.name} ε={epsilon:.3g}: degenerate (‖Σ_all S‖ = {found['norm']:.3g} ≤ ε)")
+                continue
             random_pruned = torch.randperm(n, generator=make_generator(params.seed))[:m].sort().values
             for method, pruned, eps in (("Ours", found["pruned"], float(found["norm"])),
                                         ("Random", random_pruned, pruner.subset_norm(random_pruned))):
@@ -180,9 +223,9 @@ def run_gap(params: GapParams, ctx: RunContext) -> dict:
                 gaps = [float(r["test_loss"]) - float(w["test_loss"]) for r, w in zip(runs, whole)]
                 rows.append({"dataset": choice.name, "method": method, "epsilon_target": epsilon, "epsilon": eps,
                              "epsilon_over_n": eps / n, "pruned": m, "ratio": m / n, "gap": _summary(gaps),
-                             "accuracy": _summary([float(r["test_accuracy"]) for r in runs])})
+                             "accuracy": _summary([float(r["test_accuracy"]) for r in runs]), "degenerate": False})
             ctx.log(f"{choice.name} ε={epsilon:.3g}: pruned {m} ({m / n:.0%})")
-    return {"data_source": sources, "metrics": {"rows": rows}}
+    return {"data_source": sources, "metrics": {"rows": rows, "influence": influence}}
 
 
 # ---------------------------------------------------------------- Fig. 4: training time vs accuracy
@@ -226,7 +269,8 @@ def run_efficiency(params: EfficiencyParams, ctx: RunContext) -> dict:
         for ratio in params.ratios:
             _, runs = retrain_summary(data, pruner.kept(method, ratio), params.retrain_model, params.seeds, params.seed, ctx, curve=True)
             rows.append(_curve_row(DISPLAY_NAMES[method], ratio, runs))
-    return {"data_source": {params.dataset.name: data.source.as_dict()}, "metrics": {"rows": rows}}
+    return {"data_source": {params.dataset.name: data.source.as_dict()},
+            "metrics": {"rows": rows, "influence": [influence_row(params.dataset.name, pruner)]}}
 
 
 # ---------------------------------------------------------------- Table 1: NAS on proxy sets
@@ -275,7 +319,7 @@ def _proxy(method: str, pruner: Pruner, ipc: int, seed: int) -> torch.Tensor:
         return select_herding(pruner.last_layer()[0], labels, ipc)
     if method == "forgetting":
         return select_forgetting(pruner.full["forgetting"].to(labels.device), labels, ipc, make_generator(seed))
-    return pruner.kept_ours([ipc] * pruner.data.num_classes)
+    return pruner.kept_ours([ipc] * pruner.data.num_classes, balanced=True)  # Table 1's proxies: ipc per class
 
 
 def _fits(options: dict, data: Dataset, max_width: int) -> bool:
@@ -325,6 +369,7 @@ def run_nas(params: NasParams, ctx: RunContext) -> dict:
                      "images": len(data.train_y) if kept is None else len(kept)})
     return {"data_source": {params.dataset.name: data.source.as_dict()},
             "metrics": {"architectures_trained": len(chosen), "space_size": len(space), "eligible": len(eligible), "rows": rows,
+                        "influence": [influence_row(params.dataset.name, pruner)],
                         "note": "minutes include only networks not already in the artifact store"}}
 
 

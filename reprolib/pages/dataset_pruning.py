@@ -15,7 +15,8 @@ from scipy.stats import spearmanr
 from reprolib import paper_values, report
 from reprolib.report import PAPER_DATASET, fmt, markdown_table
 
-METHODS = ("Random", "Herding", "Forgetting", "GraNd", "EL2N", "Influence-score", "Ours")
+METHODS = ("Random", "Herding", "Forgetting", "GraNd", "GraNd (last layer)", "EL2N", "Influence-score", "Ours")
+VARIANT = "Ours (S without weight decay)"  # the labelled comparison row: S as computed before issue 15
 
 
 def no_values() -> list[paper_values.PaperValue]:
@@ -51,9 +52,11 @@ def _panels(record: dict) -> list[tuple[str, str]]:
 
 
 def ratio_table(record: dict) -> str:
-    """Rows (dataset, retrained network, ratio), columns the methods; the whole-data accuracy first."""
+    """Rows (dataset, retrained network, ratio), columns the methods (the variant of Ours last, not
+    competing for bold); the whole-data accuracy first."""
     rows_in = record["metrics"]["rows"]
-    methods = [m for m in METHODS if any(r["method"] == m for r in rows_in)]
+    methods = [m for m in (*METHODS, VARIANT) if any(r["method"] == m for r in rows_in)]
+    competing = [m for m in methods if m != VARIANT]
     cell = {(r["dataset"], r["retrain"], r["ratio"], r["method"]): r for r in rows_in}
     full = {(f["dataset"], f["retrain"]): f for f in record["metrics"]["full_data"]}
     rows = []
@@ -61,26 +64,62 @@ def ratio_table(record: dict) -> str:
         f = full[(dataset, retrain)]
         rows.append([dataset, retrain, "0 (whole)", *([fmt(f["mean"], f["std"])] + [""] * (len(methods) - 1))])
         for ratio in sorted({r["ratio"] for r in rows_in if r["dataset"] == dataset and r["retrain"] == retrain}):
-            best = max(cell[(dataset, retrain, ratio, m)]["mean"] for m in methods)
+            best = max(cell[(dataset, retrain, ratio, m)]["mean"] for m in competing)
             row = [dataset, retrain, ratio]
             for m in methods:
                 c = cell[(dataset, retrain, ratio, m)]
                 text = fmt(c["mean"], c["std"])
-                row.append(f"**{text}**" if c["mean"] == best else text)
+                row.append(f"**{text}**" if c["mean"] == best and m != VARIANT else text)
             rows.append(row)
     return markdown_table(["Dataset", "Retrained", "Ratio", *methods], rows)
 
 
 def annealing_table(record: dict) -> str:
-    """The optimisation's own objective: ||Σ_pruned S|| for ours vs a random pruned set of equal size."""
-    rows = [[a["dataset"], a["ratio"], f"{a['norm_ours']:.3g}", f"{a['norm_random']:.3g}",
+    """The optimisation's own objective: ||Σ_pruned S|| for ours vs a random pruned set of equal size
+    (each under its own S)."""
+    rows = [[a["dataset"], a.get("method", "Ours"), a["ratio"], f"{a['norm_ours']:.3g}", f"{a['norm_random']:.3g}",
              f"{a['norm_random'] / max(a['norm_ours'], 1e-300):.1f}×", a["proposals"], a["accepted"], f"{a['seconds']:.1f}"]
             for a in record["metrics"].get("annealing", [])]
-    return markdown_table(["Dataset", "Ratio", "‖ΣS‖ ours", "‖ΣS‖ random", "random / ours", "proposals", "accepted", "seconds"], rows)
+    return markdown_table(["Dataset", "S", "Ratio", "‖ΣS‖ ours", "‖ΣS‖ random", "random / ours", "proposals", "accepted", "seconds"], rows)
+
+
+TERM_TEXT = {"weight_decay": "g_i + λθ̂", "centred": "g_i − ḡ", "cross_entropy": "g_i (no weight-decay term)"}
+
+
+def influence_table(record: dict) -> str:
+    """‖Σ_all S‖ against the mean single-example ‖S_i‖, per dataset and influence, and the Newton step
+    ‖H⁻¹∇J(θ̂)‖ that separates the scoring network's last layer from its regularised optimum."""
+    rows = [[r["dataset"], "Ours" if r["variant"] == "corrected" else r["variant"], TERM_TEXT[r["term"]],
+             f"{r['sum_norm']:.3g}", f"{r['mean_norm']:.3g}", f"{r['sum_over_mean']:.1f}×",
+             "—" if r["newton_step_norm"] is None else f"{r['newton_step_norm']:.3g}", f"{r['damping']:g}", f"{r['weight_decay']:g}"]
+            for r in record["metrics"].get("influence", [])]
+    return markdown_table(["Dataset", "S of", "gradient", "‖Σ_all S‖", "mean ‖S_i‖", "sum / mean",
+                           "‖H⁻¹∇J(θ̂)‖", "damping", "weight decay"], rows)
+
+
+def variant_margins(record: dict) -> list[dict]:
+    """Ours − Random (points) per (dataset, network, ratio), with the corrected S and without the term."""
+    cell = {(r["dataset"], r["retrain"], r["ratio"], r["method"]): r["mean"] for r in record["metrics"]["rows"]}
+    return [{"dataset": d, "retrain": n, "ratio": r, "corrected": cell[(d, n, r, "Ours")] - cell[(d, n, r, "Random")],
+             "uncorrected": cell[(d, n, r, VARIANT)] - cell[(d, n, r, "Random")]}
+            for d, n, r, m in sorted(cell) if m == VARIANT and (d, n, r, "Ours") in cell and (d, n, r, "Random") in cell]
+
+
+def variant_table(record: dict) -> str:
+    """What the weight-decay term does to Fig. 1: Ours − Random with each S, side by side."""
+    rows = [[v["dataset"], v["retrain"], v["ratio"], f"{v['uncorrected']:+.2f}", f"{v['corrected']:+.2f}"]
+            for v in variant_margins(record)]
+    return markdown_table(["Dataset", "Retrained", "Ratio", "Ours − Random, S without the term", "Ours − Random, corrected S"], rows)
+
+
+def class_balance_note(record: dict) -> str:
+    balanced = record["metrics"].get("class_balanced", [])
+    return ("Class-balanced (each class keeps the same fraction): " + (", ".join(balanced) if balanced else "none")
+            + "; every other rule, Ours included, prunes the whole set without a class constraint, as the paper describes.")
 
 
 def ratio_claims(record: dict) -> list[tuple[str, bool | None, str]]:
-    rows = record["metrics"]["rows"]
+    rows = [r for r in record["metrics"]["rows"] if r["method"] != VARIANT]
     cell = {(r["dataset"], r["retrain"], r["ratio"], r["method"]): r["mean"] for r in rows}
     methods = {r["method"] for r in rows}
     if "Ours" not in methods or len(methods) < 2:
@@ -104,9 +143,10 @@ def ratio_claims(record: dict) -> list[tuple[str, bool | None, str]]:
                      f"ours − random from {min(vs_random):+.2f} to {max(vs_random):+.2f} points"))
     annealing = record["metrics"].get("annealing", [])
     if annealing:
-        factor = min(a["norm_random"] / max(a["norm_ours"], 1e-300) for a in annealing)
+        mine = [a for a in annealing if a.get("method", "Ours") == "Ours"]
+        factor = min(a["norm_random"] / max(a["norm_ours"], 1e-300) for a in mine)
         out.append(("The annealed pruned set has a smaller summed influence ‖ΣS‖ than a random one of the same size",
-                    factor > 1, f"random/ours ratio at least {factor:.1f}× over {len(annealing)} ratios"))
+                    factor > 1, f"random/ours ratio at least {factor:.1f}× over {len(mine)} ratios"))
     return out
 
 
@@ -119,12 +159,13 @@ def ratio_figure(records: dict[str, dict]):
     plt.close(fig)
     for ax, (preset, dataset, retrain) in zip(axes[0], panels):
         rows = [r for r in records[preset]["metrics"]["rows"] if r["dataset"] == dataset and r["retrain"] == retrain]
-        for k, method in enumerate(METHODS):
+        for k, method in enumerate((*METHODS, VARIANT)):
             mine = sorted((r["ratio"], r["mean"], r["std"]) for r in rows if r["method"] == method)
             if mine:
                 ratio, mean, std = zip(*mine)
-                ax.errorbar(ratio, mean, yerr=std, marker="o", ms=3, capsize=2, label=method, color=f"C{k}",
-                            lw=2.2 if method == "Ours" else 1.0)
+                ax.errorbar(ratio, mean, yerr=std, marker="o", ms=3, capsize=2, label=method,
+                            color=f"C{METHODS.index('Ours')}" if method == VARIANT else f"C{k}",
+                            ls=":" if method == VARIANT else "-", lw=2.2 if method in ("Ours", VARIANT) else 1.0)
         full = next(f for f in records[preset]["metrics"]["full_data"] if f["dataset"] == dataset and f["retrain"] == retrain)
         ax.axhline(full["mean"], color="k", ls="--", lw=0.8, label="whole dataset")
         ax.set_xlabel("pruning ratio")
@@ -139,16 +180,22 @@ def ratio_figure(records: dict[str, dict]):
 # ---------------------------------------------------------------- Fig. 2
 
 
+def _retrained(record: dict) -> list[dict]:
+    """The Fig. 2 rows that were retrained (the degenerate ones, where Eq. 3 prunes everything, were not)."""
+    return [r for r in record["metrics"]["rows"] if not r.get("degenerate")]
+
+
 def gap_table(record: dict) -> str:
     rows = [[r["dataset"], r["method"], f"{r['epsilon_target']:.3g}", f"{r['pruned']} ({r['ratio']:.0%})",
-             f"{r['epsilon']:.3g}", f"{r['epsilon_over_n']:.2e}", f"{r['gap']['mean']:+.4f} ± {r['gap']['std']:.4f}",
-             fmt(r["accuracy"]["mean"], r["accuracy"]["std"])] for r in record["metrics"]["rows"]]
+             f"{r['epsilon']:.3g}", f"{r['epsilon_over_n']:.2e}",
+             "degenerate: ‖Σ_all S‖ ≤ ε" if r.get("degenerate") else f"{r['gap']['mean']:+.4f} ± {r['gap']['std']:.4f}",
+             "—" if r.get("degenerate") else fmt(r["accuracy"]["mean"], r["accuracy"]["std"])] for r in record["metrics"]["rows"]]
     return markdown_table(["Dataset", "Method", "ε target", "Pruned", "‖ΣS‖ attained", "ε/n", "Test-loss gap", "Test acc. (%)"], rows)
 
 
 def _pairs(record: dict) -> list[tuple[dict, dict]]:
     by = defaultdict(dict)
-    for r in record["metrics"]["rows"]:
+    for r in _retrained(record):
         by[(r["dataset"], r["epsilon_target"])][r["method"]] = r
     return [(v["Ours"], v["Random"]) for v in by.values() if "Ours" in v and "Random" in v and v["Ours"]["pruned"] > 0]
 
@@ -165,7 +212,7 @@ def gap_claims(record: dict) -> list[tuple[str, bool | None, str]]:
         ("Ours has a smaller test-loss gap than random pruning of the same size",
          smaller_gap == len(pairs), f"{smaller_gap} of {len(pairs)} sizes"),
     ]
-    points = [(r["epsilon_over_n"], r["gap"]["mean"]) for r in record["metrics"]["rows"] if r["pruned"] > 0]
+    points = [(r["epsilon_over_n"], r["gap"]["mean"]) for r in _retrained(record) if r["pruned"] > 0]
     if len(points) >= 3:
         rho = spearmanr(*zip(*points)).statistic
         out.append(("The test-loss gap grows with ε (strong correlation, as the paper observes)",
@@ -189,7 +236,7 @@ def gap_figure(records: dict[str, dict]):
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.5), squeeze=False)
     plt.close(fig)
     for ax, (preset, dataset) in zip(axes[0], panels):
-        rows = [r for r in records[preset]["metrics"]["rows"] if r["dataset"] == dataset and r["pruned"] > 0]
+        rows = [r for r in _retrained(records[preset]) if r["dataset"] == dataset and r["pruned"] > 0]
         for k, method in enumerate(("Random", "Ours")):
             pts = sorted((r["epsilon_over_n"], abs(r["gap"]["mean"]), r["gap"]["std"]) for r in rows if r["method"] == method)
             if pts:

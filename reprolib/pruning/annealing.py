@@ -3,10 +3,20 @@
 * cardinality-guaranteed (Eq. 4): minimise ``||Σ_{i∈P} S_i||₂`` with ``|P| = m`` — swap moves
   (one pruned example for one kept one; within a class when ``groups`` are given, so per-class
   counts stay fixed);
-* generalisation-guaranteed (Eq. 3): maximise ``|P|`` subject to ``||Σ_{i∈P} S_i||₂ ≤ ε`` — a
-  binary search over ``m`` for the largest size whose cardinality-guaranteed solution meets ε (the
-  budget is split over the searches). Annealing by add/remove moves from the empty set stalls: the
+* generalisation-guaranteed (Eq. 3): maximise ``|P|`` subject to ``||Σ_{i∈P} S_i||₂ ≤ ε``, i.e. the
+  largest ``m`` whose minimum ``f(m) = min_{|P|=m} ||Σ_P S||`` is ≤ ε. ``f`` need not grow with ``m``
+  (``f(n) = ||Σ_all S||``, and ``f(m) ≈ f(n − m)`` when ``Σ_all S ≈ 0``), so no bisection: the sizes
+  are scanned from the top down, each warm-started from the solution one size up (drop the member
+  whose removal leaves the smallest sum, then anneal swaps), and the first feasible size is the answer.
+  Sizes that the bound ``f(m) ≥ ||Σ_all S|| − (sum of the n − m largest ||S_i||)`` rules out get no
+  annealing. Degenerate case: ``||Σ_all S|| ≤ ε`` makes pruning everything feasible (``m = n``);
+  the result says so (``degenerate``). An influence that sums to zero (the centred one, or any exact
+  one at a converged layer) is always degenerate over the whole range, and nearly so above ``n/2``
+  (``f(m) = f(n − m)``): the first-order estimate is meant for small pruned sets, so callers can cap
+  the size (``max_pruned``). Annealing by add/remove moves from the empty set stalls: the
   first example already uses up most of ε, while the best set of a given size can have a tiny sum.
+
+Every run returns the best state it visited, not the last one.
 
 The running sum ``Σ_{i∈P} S_i`` is kept in float64, so a move is evaluated and applied in O(dim):
 ``||s − S_i + S_j||² = ||s||² + ||S_i||² + ||S_j||² − 2sᵀS_i + 2sᵀS_j − 2S_iᵀS_j``. Proposals are
@@ -30,12 +40,15 @@ FORMULATIONS = ("cardinality", "generalization")
 
 @dataclass(frozen=True)
 class AnnealConfig:
-    """Budget (proposals and/or seconds), temperature schedule and seed."""
+    """Budget (proposals and/or seconds), temperature schedule and seed.
+
+    ``iterations`` is the proposal budget of one Eq. 4 solve; Eq. 3 spreads it over the sizes it
+    anneals. The paper gives no budget ("a given time budget", Sec. 6.1); the presets state theirs."""
 
     iterations: int = 100_000
     time_budget_s: float = 0.0  # 0: no time limit
-    t_start: float = 1.0
-    t_end: float = 1e-4
+    t_start: float = 3.0
+    t_end: float = 1e-2
     max_batch: int = 512
     seed: int = 0
 
@@ -60,11 +73,14 @@ class AnnealResult:
     proposals: int
     accepted: int
     seconds: float
+    degenerate: bool = False  # Eq. 3 only: ||Σ_all S|| ≤ ε, so every example can be pruned
+    sizes_annealed: int = 0  # Eq. 3 only: how many sizes the top-down scan annealed
 
     def as_dict(self) -> dict:
         return {"formulation": self.formulation, "size": len(self.pruned), "norm": self.norm,
                 "incremental_norm": self.incremental_norm, "epsilon": self.epsilon,
-                "proposals": self.proposals, "accepted": self.accepted, "seconds": self.seconds}
+                "proposals": self.proposals, "accepted": self.accepted, "seconds": self.seconds,
+                "degenerate": self.degenerate, "sizes_annealed": self.sizes_annealed}
 
 
 class Membership:
@@ -116,15 +132,20 @@ class Membership:
         self.pos[i], self.pos[j] = pj, pi
 
 
+def squared_norms(S: Tensor) -> np.ndarray:
+    """``||S_i||²`` per row, in float64, chunked."""
+    return torch.cat([S[k : k + 8192].double().pow(2).sum(1) for k in range(0, len(S), 8192)]).cpu().numpy()
+
+
 class _Annealer:
     """The shared machinery: running sum, batched move evaluation, Metropolis, budget."""
 
-    def __init__(self, S: Tensor, membership: Membership, config: AnnealConfig):
+    def __init__(self, S: Tensor, membership: Membership, config: AnnealConfig, sq: np.ndarray | None = None):
         self.S = S
         self.members = membership
         self.config = config
         self.rng = np.random.default_rng(config.seed)
-        self.sq = torch.cat([S[k : k + 8192].double().pow(2).sum(1) for k in range(0, len(S), 8192)]).cpu().numpy()
+        self.sq = squared_norms(S) if sq is None else sq
         mask = torch.from_numpy(membership.mask()).to(S.device)
         self.s = S[mask].double().sum(0) if mask.any() else torch.zeros(S.shape[1], dtype=torch.float64, device=S.device)
 
@@ -150,8 +171,9 @@ class _Annealer:
         self.s += self.S[j].double() - self.S[i].double()
         self.members.swap(i, j)
 
-    def run(self, propose, energy_change) -> tuple[int, int, float]:
-        """Anneal; ``propose(k) -> (i, j)``, ``energy_change(i, j, norms) -> ΔE`` (inf = invalid move)."""
+    def run(self, propose, energy_change, target: float = -1.0) -> tuple[int, int, float]:
+        """Anneal; ``propose(k) -> (i, j)``, ``energy_change(i, j, norms) -> ΔE`` (inf = invalid move);
+        stop early once the norm is ≤ ``target``."""
         cfg = self.config
         i, j = propose(256)
         delta = energy_change(i, j, self.candidate_norms(i, j))
@@ -161,6 +183,8 @@ class _Annealer:
         began = time.perf_counter()
         proposals = accepted = 0
         batch = 8
+        best = self.norm()
+        since_best: list[tuple[int, int]] = []  # accepted swaps after the best state, undone at the end
         while proposals < cfg.iterations:
             elapsed = time.perf_counter() - began
             if cfg.time_budget_s and elapsed >= cfg.time_budget_s:
@@ -182,7 +206,14 @@ class _Annealer:
             proposals += first + 1
             self.apply(int(i[first]), int(j[first]))
             accepted += 1
+            since_best.append((int(i[first]), int(j[first])))
+            if self.norm() < best:
+                best, since_best = self.norm(), []
+                if best <= target:
+                    break
             batch = max(8, min(cfg.max_batch, int(4 * (first + 1))))
+        for i_, j_ in reversed(since_best):  # back to the best state seen
+            self.apply(j_, i_)
         return proposals, accepted, time.perf_counter() - began
 
     def result(self, formulation: str, epsilon: float | None, stats: tuple[int, int, float]) -> AnnealResult:
@@ -200,6 +231,27 @@ def _groups(n: int, groups: Tensor | None) -> np.ndarray:
     return g
 
 
+def _swap_annealing(S: Tensor, initial: np.ndarray, groups: np.ndarray, config: AnnealConfig,
+                    sq: np.ndarray | None = None, target: float = -1.0) -> AnnealResult:
+    """Eq. 4 from the pruned set ``initial``: swaps keep each group's count; the best set seen (the
+    first with norm ≤ ``target``, when one is given)."""
+    annealer = _Annealer(S, Membership(groups, initial), config, sq)
+
+    def propose(k: int):
+        i = annealer.members.draw_members(annealer.rng, k)
+        j = annealer.members.draw_others_like(annealer.rng, np.maximum(i, 0))
+        bad = (i < 0) | (j < 0)
+        return np.where(bad, -1, i), np.where(bad, -1, j)
+
+    def energy_change(i, j, norms):
+        return np.where((i < 0) | (j < 0), np.inf, norms - annealer.norm())
+
+    sizes, counts = np.bincount(groups), annealer.members.count
+    movable = bool(((counts > 0) & (counts < sizes[: len(counts)])).any())
+    stats = annealer.run(propose, energy_change, target) if movable else (0, 0, 0.0)
+    return annealer.result("cardinality", None, stats)
+
+
 def cardinality_pruning(S: Tensor, prune_counts: dict[int, int] | int, config: AnnealConfig = AnnealConfig(),
                         groups: Tensor | None = None) -> AnnealResult:
     """Eq. 4: the ``m`` examples (``prune_counts[g]`` of group g) whose summed influence has least norm."""
@@ -214,46 +266,60 @@ def cardinality_pruning(S: Tensor, prune_counts: dict[int, int] | int, config: A
     initial = np.zeros(len(S), dtype=bool)
     for group, m in counts.items():
         initial[rng.choice(np.flatnonzero(g == group), m, replace=False)] = True
-    annealer = _Annealer(S, Membership(g, initial), config)
-
-    def propose(k: int):
-        i = annealer.members.draw_members(annealer.rng, k)
-        j = annealer.members.draw_others_like(annealer.rng, np.maximum(i, 0))
-        bad = (i < 0) | (j < 0)
-        return np.where(bad, -1, i), np.where(bad, -1, j)
-
-    def energy_change(i, j, norms):
-        return np.where((i < 0) | (j < 0), np.inf, norms - annealer.norm())
-
-    movable = any(0 < m < sizes[group] for group, m in counts.items())
-    stats = annealer.run(propose, energy_change) if movable else (0, 0, 0.0)
-    return annealer.result("cardinality", None, stats)
+    return _swap_annealing(S, initial, g, config)
 
 
-def generalization_pruning(S: Tensor, epsilon: float, config: AnnealConfig = AnnealConfig()) -> AnnealResult:
-    """Eq. 3: as many examples as possible whose summed influence has norm ≤ ``epsilon``.
+def _drop_greedily(S: Tensor, sq: np.ndarray, mask: np.ndarray, total: Tensor) -> int:
+    """The pruned example whose removal leaves the smallest ||Σ_P S||."""
+    members = np.flatnonzero(mask)
+    dots = torch.cat([S[torch.from_numpy(members[k : k + 8192]).to(S.device)].double() @ total
+                      for k in range(0, len(members), 8192)]).cpu().numpy()
+    return int(members[np.argmin(sq[members] - 2 * dots)])
 
-    The constraint holds exactly: feasibility is judged on the sum recomputed from scratch.
-    """
+
+def generalization_pruning(S: Tensor, epsilon: float, config: AnnealConfig = AnnealConfig(),
+                           max_pruned: int | None = None) -> AnnealResult:
+    """Eq. 3: the largest pruned set whose summed influence has norm ≤ ``epsilon`` (see the module
+    docstring for the top-down scan), of at most ``max_pruned`` examples (None: the whole range). The
+    constraint holds exactly: feasibility is judged on the sum recomputed from scratch.
+    ``config.iterations`` is shared by the sizes that are annealed."""
     config.validate()
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0; got {epsilon}")
-    searches = max(1, int(np.ceil(np.log2(len(S) + 1))))
-    per_search = replace(config, iterations=max(1, config.iterations // searches),
-                         time_budget_s=config.time_budget_s / searches)
-    empty = torch.zeros(0, dtype=torch.long)
-    best = AnnealResult(empty, "generalization", 0.0, 0.0, epsilon, 0, 0, 0.0)
-    proposals = accepted = 0
+    n = len(S)
+    top = n if max_pruned is None else max_pruned
+    if not 0 <= top <= n:
+        raise ValueError(f"max_pruned must be between 0 and {n}; got {max_pruned}")
+    total = torch.cat([S[k : k + 8192].double().sum(0, keepdim=True) for k in range(0, n, 8192)]).sum(0)
+    if top == n and float(total.norm()) <= epsilon:
+        return AnnealResult(torch.arange(n), "generalization", float(total.norm()), float(total.norm()), epsilon,
+                            0, 0, 0.0, degenerate=True)
+    sq = squared_norms(S)
+    largest = np.concatenate([[0.0], np.cumsum(np.sort(np.sqrt(sq))[::-1])])  # largest[k]: the k largest norms
+    lower = {m: float(total.norm()) - largest[n - m] for m in range(1, n)}  # f(m) ≥ lower[m]
+    candidates = [m for m in range(min(top, n - 1), 0, -1) if lower[m] <= epsilon]
+    if not candidates:
+        return AnnealResult(torch.zeros(0, dtype=torch.long), "generalization", 0.0, 0.0, epsilon, 0, 0, 0.0)
+    per_size = replace(config, iterations=max(1, config.iterations // len(candidates)),
+                       time_budget_s=config.time_budget_s / len(candidates))
+    single = np.zeros(n, dtype=np.int64)
+    mask = np.ones(n, dtype=bool)
+    proposals = accepted = annealed = 0
     seconds = 0.0
-    low, high = 0, len(S)  # the largest feasible size lies in [low, high]; size low is known feasible
-    for k in range(searches):
-        if low >= high:
-            break
-        m = (low + high + 1) // 2
-        found = cardinality_pruning(S, m, replace(per_search, seed=config.seed + k))
+    for m in range(n - 1, 0, -1):
+        drop = _drop_greedily(S, sq, mask, total)
+        mask[drop] = False
+        total = total - S[drop].double()
+        if m > top or lower[m] > epsilon:
+            continue
+        found = _swap_annealing(S, mask, single, replace(per_size, seed=config.seed + annealed), sq, target=epsilon)
+        annealed += 1
         proposals, accepted, seconds = proposals + found.proposals, accepted + found.accepted, seconds + found.seconds
         if found.norm <= epsilon:
-            low, best = m, found
-        else:
-            high = m - 1
-    return replace(best, formulation="generalization", epsilon=epsilon, proposals=proposals, accepted=accepted, seconds=seconds)
+            return replace(found, formulation="generalization", epsilon=epsilon, proposals=proposals, accepted=accepted,
+                           seconds=seconds, sizes_annealed=annealed)
+        mask = np.zeros(n, dtype=bool)
+        mask[found.pruned.numpy()] = True
+        total = S[found.pruned.to(S.device)].double().sum(0)
+    return AnnealResult(torch.zeros(0, dtype=torch.long), "generalization", 0.0, 0.0, epsilon, proposals, accepted,
+                        seconds, sizes_annealed=annealed)

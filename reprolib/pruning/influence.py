@@ -9,6 +9,18 @@ appending a constant 1 to ``h``), with probabilities ``p`` and one-hot labels ``
 * the paper's ``S_i = −(1/n) I_param(z_i) = (1/n) H⁻¹ g_i`` ≈ θ̂₋ᵢ − θ̂, the parameter change caused by
   removing example ``i``.
 
+**Weight decay.** The networks are trained with weight decay λ, i.e. they minimise
+``(1/n) Σ_i ℓ_i(θ)`` with ``ℓ_i = CE_i + (λ/2)‖θ‖²``; retraining on the kept examples (Definition 1:
+``argmin (1/(n−m)) Σ_kept ℓ_i``) keeps the regulariser. The Newton step of that retraining gives
+``θ̂₋ᵢ − θ̂ ≈ (1/(n−1)) H⁻¹ (g_i + λθ̂)`` with ``H`` the Hessian of the regularised objective, whose
+damping is λ itself. Without the ``λθ̂`` term every S_i misses the shift ``(1/n) H⁻¹ λθ̂`` and
+``Σ_all S_i = −H⁻¹λθ̂ ≠ 0`` at the optimum (issue 15), which biases Eq. 4 more the more is pruned; with
+it, ``Σ_all S_i = (n/(n−1)) H⁻¹ ∇J(θ̂)`` vanishes at a converged θ̂, so its norm measures how far the
+last layer is from its optimum. A trained network's last layer is rarely at that optimum; then the
+*centred* gradient ``g_i − ḡ`` (equal to ``g_i + λθ̂`` at the optimum) gives the change relative to
+retraining on all the data, whose shared drift toward the optimum cancels. ``term="cross_entropy"``
+gives ``(1/n) H⁻¹ g_i`` (Eq. 2 read with the unregularised loss; this project's S before issue 15).
+
 Two solvers, chosen by ``solver``: ``"cholesky"`` materialises H (dimension C·(d+1)) and solves in
 float64; ``"cg"`` never forms H and runs conjugate gradients with Hessian-vector products computed
 from the features, for layers whose Hessian does not fit in memory (CIFAR-100, Tiny ImageNet). Both
@@ -23,21 +35,40 @@ import torch
 from torch import Tensor
 
 SOLVERS = ("cholesky", "cg")
+TERMS = ("weight_decay", "centred", "cross_entropy")
 
 
 @dataclass(frozen=True)
 class InfluenceConfig:
-    """How to compute S: Hessian damping λ, the solver, chunk size and CG stopping rule."""
+    """How to compute S: whether each example's loss carries the weight-decay term, the Hessian damping
+    (None: the training's weight decay, the regulariser's own curvature), the solver, chunk size and CG
+    stopping rule.
 
-    damping: float = 1e-3
+    ``term``: what each example's gradient carries — ``"weight_decay"``: ``g_i + λθ̂`` (retraining with
+    weight decay, Definition 1); ``"centred"``: ``g_i − mean_j g_j``, the same at a converged last layer
+    and, away from it, the change relative to retraining on all the data (the drift both retrainings
+    share cancels, so Σ_all S = 0); ``"cross_entropy"``: ``g_i`` with the 1/n of Eq. 2 (before issue 15)."""
+
+    term: str = "centred"
+    damping: float | None = None
     solver: str = "cholesky"
     chunk: int = 4096
     cg_tol: float = 1e-8
     cg_max_iter: int = 500
 
+    def damping_for(self, weight_decay: float) -> float:
+        """The Hessian damping: as set, else the weight decay (the softmax Hessian needs one of them > 0)."""
+        damping = self.damping if self.damping is not None else weight_decay
+        if not damping > 0:
+            raise ValueError("the softmax Hessian is singular without damping: train with weight decay > 0 "
+                             "or set influence.damping > 0")
+        return damping
+
     def validate(self) -> None:
-        if self.damping <= 0:
-            raise ValueError(f"influence damping must be > 0 (the softmax Hessian is singular without it); got {self.damping}")
+        if self.damping is not None and self.damping <= 0:
+            raise ValueError(f"influence damping must be > 0 or null (= the training's weight decay); got {self.damping}")
+        if self.term not in TERMS:
+            raise ValueError(f"unknown influence term {self.term!r}; choose one of {', '.join(TERMS)}")
         if self.solver not in SOLVERS:
             raise ValueError(f"unknown influence solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
         if self.chunk < 1 or self.cg_max_iter < 1 or self.cg_tol <= 0:
@@ -128,35 +159,78 @@ def conjugate_gradients(apply, B: Tensor, tol: float, max_iter: int) -> tuple[Te
 
 @dataclass
 class Influence:
-    """``S`` (n × D, float32 storage) and how it was solved."""
+    """``S`` (n × D, float32 storage), how it was solved, ``Σ_all S_i`` (float64) and the Newton step
+    ``H⁻¹(ḡ + λθ̂)`` that would take the last layer to its regularised optimum (None without θ̂)."""
 
     S: Tensor
     solver: str
+    term: str
+    damping: float
+    weight_decay: float
+    total: Tensor
+    newton_step: Tensor | None = None
     cg_iterations: int = 0
     cg_residual: float = 0.0
 
+    def summary(self) -> dict:
+        """What a record reports: ‖Σ_all S‖ against the typical single-example ‖S_i‖, and how far the
+        last layer is from its optimum (‖H⁻¹∇J(θ̂)‖; 0 at convergence, where the three terms agree)."""
+        mean = float(self.S.double().norm(dim=1).mean())
+        total = float(self.total.norm())
+        return {"term": self.term, "sum_norm": total, "mean_norm": mean, "sum_over_mean": total / max(mean, 1e-300),
+                "newton_step_norm": None if self.newton_step is None else float(self.newton_step.norm()),
+                "damping": self.damping, "weight_decay": self.weight_decay}
 
-def parameter_influence(features: Tensor, probs: Tensor, labels: Tensor, config: InfluenceConfig = InfluenceConfig()) -> Influence:
-    """``S_i = (1/n) H⁻¹ g_i`` for every training example (rows of the result)."""
+
+def parameter_influence(features: Tensor, probs: Tensor, labels: Tensor, config: InfluenceConfig = InfluenceConfig(),
+                        weights: Tensor | None = None, weight_decay: float = 0.0) -> Influence:
+    """``S_i`` for every training example (rows of the result).
+
+    ``weights``: the last layer ``[W | b]`` (C × (d+1)) that produced ``probs``; ``weight_decay``: the λ
+    it was trained with. ``S_i = (1/(n−1)) H⁻¹ (g_i + λθ̂)`` (term "weight_decay"), ``(1/(n−1)) H⁻¹
+    (g_i − ḡ)`` ("centred") or ``(1/n) H⁻¹ g_i`` ("cross_entropy"); H is damped by ``config.damping``
+    or, when unset, by λ.
+    """
     config.validate()
-    if not (len(features) == len(probs) == len(labels)) or len(features) == 0:
-        raise ValueError(f"features, probs and labels need one row per example; got {len(features)}, {len(probs)}, {len(labels)}")
+    if not (len(features) == len(probs) == len(labels)) or len(features) < 2:
+        raise ValueError(f"features, probs and labels need one row per example (at least 2); got {len(features)}, {len(probs)}, {len(labels)}")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be ≥ 0; got {weight_decay}")
     h, r = with_bias(features), residuals(probs, labels)
-    n = len(h)
-    S = torch.empty(n, r.shape[1] * h.shape[1], dtype=torch.float32, device=h.device)
+    n, dim = len(h), r.shape[1] * h.shape[1]
+    damping = config.damping_for(weight_decay)
+    if weights is not None and tuple(weights.shape) != (r.shape[1], h.shape[1]):
+        raise ValueError(f"weights must be the last layer's [W | b] of shape {(r.shape[1], h.shape[1])}; got {tuple(weights.shape)}")
+    if config.term == "weight_decay" and weight_decay > 0 and weights is None:
+        raise ValueError("the weight-decay term needs the last layer's [W | b] (weights=...)")
+    decay = weight_decay * weights.double().to(h.device).reshape(dim) if weights is not None else torch.zeros(dim, dtype=torch.float64, device=h.device)
+    mean_gradient = sum(per_sample_gradients(h[k : k + config.chunk], r[k : k + config.chunk]).sum(0)
+                        for k in range(0, n, config.chunk)) / n
+    shift = {"weight_decay": decay, "centred": -mean_gradient, "cross_entropy": torch.zeros_like(decay)}[config.term]
+    scale = 1.0 / n if config.term == "cross_entropy" else 1.0 / (n - 1)
+
     iterations, residual = 0, 0.0
     if config.solver == "cholesky":
-        L = torch.linalg.cholesky(hessian(h, probs, config.damping, config.chunk))
-        for start in range(0, n, config.chunk):
-            G = per_sample_gradients(h[start : start + config.chunk], r[start : start + config.chunk])
-            S[start : start + len(G)] = (torch.cholesky_solve(G.T, L).T / n).float()
+        L = torch.linalg.cholesky(hessian(h, probs, damping, config.chunk))
+
+        def solve(G: Tensor) -> Tensor:
+            return torch.cholesky_solve(G.T, L).T
     else:
         def apply(V: Tensor) -> Tensor:
-            return hessian_vector_products(h, probs, config.damping, V, config.chunk)
+            return hessian_vector_products(h, probs, damping, V, config.chunk)
 
-        for start in range(0, n, config.chunk):
-            G = per_sample_gradients(h[start : start + config.chunk], r[start : start + config.chunk])
+        def solve(G: Tensor) -> Tensor:
+            nonlocal iterations, residual
             X, used, worst = conjugate_gradients(apply, G.T.contiguous(), config.cg_tol, config.cg_max_iter)
-            S[start : start + len(G)] = (X.T / n).float()
             iterations, residual = max(iterations, used), max(residual, worst)
-    return Influence(S, config.solver, iterations, residual)
+            return X.T
+
+    S = torch.empty(n, dim, dtype=torch.float32, device=h.device)
+    total = torch.zeros(dim, dtype=torch.float64, device=h.device)
+    for start in range(0, n, config.chunk):
+        G = per_sample_gradients(h[start : start + config.chunk], r[start : start + config.chunk]) + shift
+        block = solve(G) * scale
+        S[start : start + len(block)] = block.float()
+        total += block.sum(0)
+    newton = solve((mean_gradient + decay)[None])[0] if weights is not None else None
+    return Influence(S, config.solver, config.term, damping, weight_decay, total, newton, iterations, residual)

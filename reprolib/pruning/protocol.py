@@ -22,10 +22,12 @@ from reprolib.experiments.context import RunContext
 from reprolib.nets import NETWORK_NAMES, build_network
 from reprolib.pruning.annealing import AnnealConfig, AnnealResult, cardinality_pruning, generalization_pruning
 from reprolib.pruning.crop_flip import CropFlip
-from reprolib.pruning.influence import InfluenceConfig, parameter_influence
+from reprolib.pruning.influence import Influence, InfluenceConfig, parameter_influence
 from reprolib.pruning.scores import (
+    CLASS_BALANCED_DEFAULT,
     PRUNING_METHODS,
     el2n,
+    grand_all_weights,
     grand_last_layer,
     keep_counts,
     keep_forgetting,
@@ -37,6 +39,7 @@ from reprolib.runtime import make_generator
 from reprolib.train import TrainConfig, accuracy, embed, predict, train_classifier
 
 CODE_VERSION = 2  # bump when a change here alters the numbers, so cached artifacts are recomputed
+SELECTION_VERSION = 2  # the same for scores, influences and annealing only (2: issue 15), so networks are reused
 
 
 @dataclass(frozen=True)
@@ -64,16 +67,27 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class ScoringSpec:
-    """GraNd/EL2N (epochs and seeds of the early networks), influence solver, annealing budget."""
+    """How the rules score and select.
 
-    early_epochs: int = 10
-    early_seeds: int = 5
+    ``early_epochs``/``early_seeds``: the briefly trained networks of EL2N and last-layer GraNd (Paul
+    et al.: epoch 20, 10 seeds); ``grand_seeds``: the freshly initialised networks of Paul et al.'s
+    GraNd (10); ``class_balanced``: the rules that keep the same fraction of every class (the DP paper:
+    none but Herding, which works per class); the influence solver and the annealing budget."""
+
+    early_epochs: int = 20
+    early_seeds: int = 10
+    grand_seeds: int = 10
+    class_balanced: tuple[str, ...] = CLASS_BALANCED_DEFAULT
     influence: InfluenceConfig = InfluenceConfig()
     anneal: AnnealConfig = AnnealConfig()
 
     def validate(self) -> None:
-        if self.early_epochs < 1 or self.early_seeds < 1:
-            raise ValueError(f"early_epochs and early_seeds must be ≥ 1; got {self.early_epochs}, {self.early_seeds}")
+        if self.early_epochs < 1 or self.early_seeds < 1 or self.grand_seeds < 1:
+            raise ValueError(f"early_epochs, early_seeds and grand_seeds must be ≥ 1; got "
+                             f"{self.early_epochs}, {self.early_seeds}, {self.grand_seeds}")
+        unknown = sorted(set(self.class_balanced) - set(PRUNING_METHODS))
+        if unknown:
+            raise ValueError(f"class_balanced names unknown rule(s) {unknown}; choose from {', '.join(PRUNING_METHODS)}")
         self.influence.validate()
         self.anneal.validate()
 
@@ -157,7 +171,8 @@ class Pruner:
     def __init__(self, data: Dataset, model: ModelSpec, scoring: ScoringSpec, seed: int, ctx: RunContext):
         self.data, self.model, self.scoring, self.seed, self.ctx = data, model, scoring, seed, ctx
         self.spec = {"data": data.spec(), "model": asdict(model), "seed": seed, "code": CODE_VERSION}
-        self._full = self._last_layer = self._influence = self._early = None
+        self.selection_spec = {**self.spec, "selection": SELECTION_VERSION, "influence": asdict(scoring.influence)}
+        self._full = self._last_layer = self._influence = self._early = self._grand = None
 
     @property
     def full(self) -> dict:
@@ -166,27 +181,36 @@ class Pruner:
             self._full = train_model(self.data, self.model, self.seed, self.ctx)
         return self._full
 
-    def last_layer(self) -> tuple[Tensor, Tensor]:
-        """Penultimate features and softmax probabilities of the scoring network on the training set."""
+    def last_layer(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Penultimate features, softmax probabilities and the layer ``[W | b]`` of the scoring network."""
         if self._last_layer is None:
             net = load_net(self.data, self.model, self.full, self.ctx)
             features = embed(net, self.data.train_x)
             with torch.no_grad():
                 probs = torch.softmax(net.classifier(features).double(), dim=1)
-            self._last_layer = (features, probs)
+                weights = torch.cat([net.classifier.weight, net.classifier.bias[:, None]], dim=1).double()
+            self._last_layer = (features, probs, weights)
         return self._last_layer
 
-    def influence(self) -> Tensor:
-        """``S`` (n × C·(d+1)); held in memory only, recomputed when a new annealing run needs it."""
+    def influence(self) -> Influence:
+        """``S`` (n × C·(d+1)) with the training's weight decay; held in memory only, recomputed when a
+        new annealing run needs it."""
         if self._influence is None:
-            features, probs = self.last_layer()
-            self._influence = parameter_influence(features, probs, self.data.train_y, self.scoring.influence).S
+            features, probs, weights = self.last_layer()
+            self._influence = parameter_influence(features, probs, self.data.train_y, self.scoring.influence,
+                                                  weights=weights, weight_decay=self.model.train.weight_decay)
         return self._influence
 
+    def influence_summary(self) -> dict:
+        """‖Σ_all S‖ against the mean ‖S_i‖ (and the damping and weight decay used): every record reports it."""
+        return self.ctx.store.cached("dp-influence-summary", self.selection_spec,
+                                     lambda: {"summary": self.influence().summary()})["summary"]
+
     def early_scores(self) -> dict:
-        """GraNd and EL2N averaged over ``early_seeds`` networks trained ``early_epochs`` epochs."""
+        """Last-layer GraNd and EL2N averaged over ``early_seeds`` networks trained ``early_epochs`` epochs."""
         if self._early is None:
-            spec = {**self.spec, "early_epochs": self.scoring.early_epochs, "early_seeds": self.scoring.early_seeds}
+            spec = {**self.spec, "selection": SELECTION_VERSION, "early_epochs": self.scoring.early_epochs,
+                    "early_seeds": self.scoring.early_seeds}
 
             def compute() -> dict:
                 grand = torch.zeros(len(self.data.train_y), dtype=torch.float64)
@@ -199,65 +223,92 @@ class Pruner:
                         probs = torch.softmax(net.classifier(features).double(), dim=1)
                     grand += grand_last_layer(probs, self.data.train_y, features).cpu()
                     error += el2n(probs, self.data.train_y).cpu()
-                return {"grand": grand / self.scoring.early_seeds, "el2n": error / self.scoring.early_seeds}
+                return {"grand_last_layer": grand / self.scoring.early_seeds, "el2n": error / self.scoring.early_seeds}
 
             self._early = self.ctx.store.cached("dp-early-scores", spec, compute)
         return self._early
 
-    def influence_norms(self) -> Tensor:
-        spec = {**self.spec, "influence": asdict(self.scoring.influence)}
-        return self.ctx.store.cached("dp-influence-norms", spec, lambda: {"norm": self.influence().double().norm(dim=1).cpu()})["norm"]
+    def grand_at_init(self) -> Tensor:
+        """Paul et al.'s GraNd: all-weight gradient norms at initialisation, averaged over ``grand_seeds``."""
+        if self._grand is None:
+            spec = {**self.spec, "selection": SELECTION_VERSION, "grand_seeds": self.scoring.grand_seeds}
 
-    def cardinality(self, keep: list[int]) -> dict:
-        """Eq. 4 by annealing, class by class: prune all but ``keep[c]`` examples of each class c;
-        the pruned indices and the annealing record."""
-        sizes = torch.bincount(self.data.train_y.cpu(), minlength=self.data.num_classes).tolist()
-        prune = {c: sizes[c] - keep[c] for c in range(self.data.num_classes)}
-        spec = {**self.spec, "influence": asdict(self.scoring.influence), "anneal": asdict(self.scoring.anneal), "keep": list(keep)}
+            def compute() -> dict:
+                total = torch.zeros(len(self.data.train_y), dtype=torch.float64)
+                for k in range(self.scoring.grand_seeds):
+                    torch.manual_seed(self.seed + 2000 + k)
+                    net = self.model.build(self.data).to(self.ctx.device)
+                    total += grand_all_weights(net, self.data.train_x, self.data.train_y).cpu()
+                return {"grand": total / self.scoring.grand_seeds}
+
+            self._grand = self.ctx.store.cached("dp-grand-init", spec, compute)["grand"]
+        return self._grand
+
+    def influence_norms(self) -> Tensor:
+        return self.ctx.store.cached("dp-influence-norms", self.selection_spec,
+                                     lambda: {"norm": self.influence().S.double().norm(dim=1).cpu()})["norm"]
+
+    def groups(self, method: str) -> tuple[Tensor, int]:
+        """The group of each example for ``method`` (its class when class-balanced, else one group)."""
+        if method in self.scoring.class_balanced:
+            return self.data.train_y, self.data.num_classes
+        return torch.zeros_like(self.data.train_y), 1
+
+    def cardinality(self, keep: list[int], balanced: bool) -> dict:
+        """Eq. 4 by annealing: prune all but ``keep[g]`` examples of each group g (the classes when
+        ``balanced``, else one group); the pruned indices and the annealing record."""
+        groups = self.data.train_y if balanced else torch.zeros_like(self.data.train_y)
+        sizes = torch.bincount(groups.cpu(), minlength=len(keep)).tolist()
+        prune = {g: sizes[g] - keep[g] for g in range(len(keep))}
+        spec = {**self.selection_spec, "anneal": asdict(self.scoring.anneal), "keep": list(keep), "balanced": balanced}
 
         def compute() -> dict:
-            result = cardinality_pruning(self.influence(), prune, self.scoring.anneal, groups=self.data.train_y)
+            result = cardinality_pruning(self.influence().S, prune, self.scoring.anneal, groups=groups)
             return {"pruned": result.pruned, **result.as_dict()}
 
         return self.ctx.store.cached("dp-cardinality", spec, compute)
 
-    def generalization(self, epsilon: float) -> dict:
-        """Eq. 3 by annealing: the largest pruned set with ||Σ S|| ≤ ε, and the annealing record."""
-        spec = {**self.spec, "influence": asdict(self.scoring.influence), "anneal": asdict(self.scoring.anneal), "epsilon": epsilon}
+    def generalization(self, epsilon: float, max_pruned: int | None = None) -> dict:
+        """Eq. 3 by annealing: the largest pruned set (of at most ``max_pruned``) with ||Σ S|| ≤ ε, and
+        the annealing record."""
+        spec = {**self.selection_spec, "anneal": asdict(self.scoring.anneal), "epsilon": epsilon, "max_pruned": max_pruned}
 
         def compute() -> dict:
-            result: AnnealResult = generalization_pruning(self.influence(), epsilon, self.scoring.anneal)
+            result: AnnealResult = generalization_pruning(self.influence().S, epsilon, self.scoring.anneal, max_pruned)
             return {"pruned": result.pruned, **result.as_dict()}
 
         return self.ctx.store.cached("dp-generalization", spec, compute)
 
     def subset_norm(self, pruned: Tensor) -> float:
         """``||Σ_{i∈pruned} S_i||₂`` — the ε a given pruned set attains."""
-        return float(self.influence()[pruned.to(self.influence().device)].double().sum(0).norm()) if len(pruned) else 0.0
+        S = self.influence().S
+        return float(S[pruned.to(S.device)].double().sum(0).norm()) if len(pruned) else 0.0
 
     def kept(self, method: str, ratio: float) -> Tensor:
-        """Sorted indices of the training examples ``method`` keeps when pruning a fraction ``ratio``."""
-        labels = self.data.train_y
-        counts = keep_counts(labels, ratio, self.data.num_classes)
+        """Sorted indices of the training examples ``method`` keeps when pruning a fraction ``ratio``
+        (of each class when the rule is class-balanced, of the whole set otherwise)."""
+        groups, num_groups = self.groups(method)
+        counts = keep_counts(groups, ratio, num_groups)
         generator = make_generator(self.seed)
         if method == "random":
-            return keep_random(labels, counts, generator)
+            return keep_random(groups, counts, generator)
         if method == "herding":
-            features, _ = self.last_layer()
-            return keep_herding(features, labels, counts)
+            return keep_herding(self.last_layer()[0], groups, counts)
         if method == "forgetting":
-            return keep_forgetting(self.full["forgetting"].to(labels.device), labels, counts, generator)
-        if method in ("grand", "el2n"):
-            return keep_highest(self.early_scores()[method].to(labels.device), labels, counts, generator)
+            return keep_forgetting(self.full["forgetting"].to(groups.device), groups, counts, generator)
+        if method in ("grand_last_layer", "el2n"):
+            return keep_highest(self.early_scores()[method].to(groups.device), groups, counts, generator)
+        if method == "grand":
+            return keep_highest(self.grand_at_init().to(groups.device), groups, counts, generator)
         if method == "influence":
-            return keep_highest(self.influence_norms().to(labels.device), labels, counts, generator)
+            return keep_highest(self.influence_norms().to(groups.device), groups, counts, generator)
         if method == "ours":
-            return self.kept_ours(counts)
+            return self.kept_ours(counts, balanced=num_groups > 1)
         raise ValueError(f"unknown pruning method {method!r}; choose from {', '.join(PRUNING_METHODS)}")
 
-    def kept_ours(self, keep: list[int]) -> Tensor:
-        """Sorted indices kept by the cardinality-guaranteed optimisation with ``keep[c]`` per class."""
-        pruned = self.cardinality(keep)["pruned"]
+    def kept_ours(self, keep: list[int], balanced: bool) -> Tensor:
+        """Sorted indices kept by the cardinality-guaranteed optimisation with ``keep[g]`` per group."""
+        pruned = self.cardinality(keep, balanced)["pruned"]
         kept = torch.ones(len(self.data.train_y), dtype=torch.bool)
         kept[pruned] = False
         return torch.nonzero(kept).flatten().to(self.data.device)

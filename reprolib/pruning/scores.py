@@ -1,11 +1,16 @@
 """The seven pruning rules of the DP paper's Fig. 1, as kept-index selections at a pruning ratio.
 
-Score-based rules keep the highest-scoring examples: GraNd (last-layer gradient norm
-``||p − y||·||[h, 1]||``) and EL2N (``||p − y||₂``), both averaged over networks trained a few epochs
-from several seeds (Paul et al. 2021); Influence-score (``||S_i||``, each example alone); Forgetting
-(most-forgotten kept, Toneva et al. 2019, via :mod:`reprolib.coreset`). Random and Herding come from
-:mod:`reprolib.coreset`. Ours keeps the complement of the cardinality-guaranteed annealing solution.
-Every rule is class-balanced: each class keeps the same fraction of its examples.
+Score-based rules keep the highest-scoring examples: GraNd as Paul et al. (2021) define it (the norm
+of the loss gradient over all weights, at initialisation, averaged over seeds) or DeepCore's variant
+(the last layer's gradient norm ``||p − y||·||[h, 1]||`` after a few epochs); EL2N (``||p − y||₂``
+after a few epochs, averaged over seeds; Paul et al.: epoch 20, 10 seeds); Influence-score
+(``||S_i||``, each example alone); Forgetting (most-forgotten kept, Toneva et al. 2019, via
+:mod:`reprolib.coreset`). Random and Herding come from :mod:`reprolib.coreset`. Ours keeps the
+complement of the cardinality-guaranteed annealing solution.
+
+Class balance (each class keeps the same fraction) is a per-rule option of the protocol: the DP paper
+states no class constraint for Ours or for the score-based baselines, whose papers rank globally;
+Herding selects around each class centre, so it is per class by construction.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from reprolib.coreset import select_forgetting, select_herding, select_random
 
-PRUNING_METHODS = ("random", "herding", "forgetting", "grand", "el2n", "influence", "ours")
+PRUNING_METHODS = ("random", "herding", "forgetting", "grand", "grand_last_layer", "el2n", "influence", "ours")
 DISPLAY_NAMES = {"random": "Random", "herding": "Herding", "forgetting": "Forgetting", "grand": "GraNd",
-                 "el2n": "EL2N", "influence": "Influence-score", "ours": "Ours"}
+                 "grand_last_layer": "GraNd (last layer)", "el2n": "EL2N", "influence": "Influence-score", "ours": "Ours"}
+CLASS_BALANCED_DEFAULT = ("herding",)  # the rules the DP paper's description makes per class
 
 
 def el2n(probs: Tensor, labels: Tensor) -> Tensor:
@@ -32,6 +39,28 @@ def el2n(probs: Tensor, labels: Tensor) -> Tensor:
 def grand_last_layer(probs: Tensor, labels: Tensor, features: Tensor) -> Tensor:
     """Norm of the last layer's (weights and bias) cross-entropy gradient: ``||p − y||·||[h, 1]||``."""
     return el2n(probs, labels) * (features.double().pow(2).sum(1) + 1).sqrt()
+
+
+def grand_all_weights(net: torch.nn.Module, x: Tensor, y: Tensor, chunk: int = 128) -> Tensor:
+    """Paul et al.'s GraNd: ``||∇_θ CE(f_θ(x_i), y_i)||₂`` over every weight of ``net`` (eval mode, so
+    normalisation statistics do not mix examples), per example, by vectorised per-sample gradients."""
+    from torch.func import functional_call, grad, vmap
+
+    params = {k: v.detach() for k, v in net.named_parameters()}
+    buffers = {k: v.detach() for k, v in net.named_buffers()}
+    was_training = net.training
+    net.eval()
+
+    def loss(p, xi, yi):
+        return F.cross_entropy(functional_call(net, (p, buffers), (xi[None],)), yi[None])
+
+    per_sample = vmap(grad(loss), in_dims=(None, 0, 0))
+    norms = []
+    for start in range(0, len(x), chunk):
+        grads = per_sample(params, x[start : start + chunk], y[start : start + chunk])
+        norms.append(torch.sqrt(sum(g.double().flatten(1).pow(2).sum(1) for g in grads.values())))
+    net.train(was_training)
+    return torch.cat(norms)
 
 
 def keep_counts(labels: Tensor, ratio: float, num_classes: int) -> list[int]:

@@ -18,12 +18,12 @@ Performance page shows the file.
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 import json
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -106,8 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = parity_path(device, args.out)
     result = json.loads(path.read_text()) if path.exists() else {"device": describe(device), "parts": {}}
     result.setdefault("setting", {
-        "dataset": DATASET, "ipc": IPC, "selection": "random, seed 0", "protocol": EvalProtocol().as_dict(),
-        "teachers": {"count": args.teachers, "config": asdict(TeacherConfig(epochs=args.teacher_epochs))}})
+        "dataset": DATASET, "ipc": IPC, "selection": "random, seed 0", "protocol": EvalProtocol().as_dict()})
+    if not result["parts"].get("teachers"):  # the teachers' setting is this run's until one is measured
+        result["setting"]["teachers"] = {"count": args.teachers, "config": asdict(TeacherConfig(epochs=args.teacher_epochs))}
     data = load_dataset(DATASET, device=device)
     result["data_source"] = data.source.as_dict()
     jobs = [("evaluation", mode, lambda m=mode: evaluation_part(data, m)) for mode in MODES]

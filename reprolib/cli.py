@@ -104,7 +104,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print("    not run at any preset")
         for run, record in records.items():
             sources = ", ".join(s.get("label", "?") for s in record.get("data_source", {}).values())
-            print(f"    {run:<6} {record.get('date', '?')}  {record.get('device', '?')}  data: {sources}  commit {str(record.get('git_commit'))[:12]}")
+            print(f"    {run:<6} {record.get('date', '?')}  {record.get('device', '?')} ({record.get('precision', 'fp32')})  data: {sources}  commit {str(record.get('git_commit'))[:12]}")
             if record.get("overrides"):
                 print(f"           overrides: {overrides_text(record['overrides'])}")
             for part in stopped_parts(record):

@@ -90,6 +90,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    """``torch.save`` of ``obj`` to ``path``, atomically (see :func:`atomic_write_bytes`)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def write_failure(what: str, path: Path, err: OSError, setting: str) -> str:
     """A sentence on why writing ``what`` to ``path`` failed, with the advice that fits the cause."""
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -152,8 +159,13 @@ class ArtifactStore:
         data = buffer.getvalue()
         try:
             with _lock(path):
-                atomic_write_bytes(path.with_suffix(".sha256"), _sha256(data).encode())
+                # The checksum file accepts the old and the new bytes while the artifact is replaced, so a
+                # writer killed between the two renames leaves a valid artifact (the old or the new one).
+                sums = path.with_suffix(".sha256")
+                old = _accepted(sums) if path.exists() and sums.exists() else []
+                atomic_write_bytes(sums, "\n".join([*old[:1], _sha256(data)]).encode())
                 atomic_write_bytes(path, data)
+                atomic_write_bytes(sums, _sha256(data).encode())
                 atomic_write_bytes(path.with_suffix(".json"), canonical_json(payload["spec"]).encode())
         except OSError as err:
             raise OSError(f"{write_failure(f'artifact {kind}', path, err, 'REPROLIB_CACHE')}; "
@@ -184,6 +196,11 @@ class ArtifactStore:
             p.unlink(missing_ok=True)
 
 
+def _accepted(sums: Path) -> list[str]:
+    """The checksums a sidecar accepts: one, or two while its artifact is being replaced."""
+    return sums.read_text().split()
+
+
 def _read(path: Path, map_location: Any) -> tuple[dict | None, str | None]:
     """(payload, None) for a good file; (None, None) when there is none; (None, why) when it is bad."""
     try:
@@ -191,10 +208,10 @@ def _read(path: Path, map_location: Any) -> tuple[dict | None, str | None]:
     except FileNotFoundError:
         return None, None
     try:
-        expected = path.with_suffix(".sha256").read_text().strip()
+        accepted = _accepted(path.with_suffix(".sha256"))
     except FileNotFoundError:
         return None, "its checksum file is missing (incomplete or corrupt)"
-    if expected != _sha256(data):
+    if _sha256(data) not in accepted:
         return None, "its checksum does not match (incomplete or corrupt)"
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True), None

@@ -51,7 +51,8 @@ def status_rows() -> list[list[str]]:
                 rows.append([page, artifact.paper, run, _status(None, failure), "", "", "", ""])
                 continue
             rows.append([
-                page, artifact.paper, _run(run, record), _status(record, failure), _data(record), record.get("device", "?"),
+                page, artifact.paper, _run(run, record), _status(record, failure), _data(record),
+                f"{record.get('device', '?')} · {record.get('precision', 'fp32')}",
                 f"{str(record.get('date', '?'))[:10]} · `{str(record.get('git_commit') or '?')[:10]}`",
                 _claims(artifact, record),
             ])
@@ -59,7 +60,7 @@ def status_rows() -> list[list[str]]:
 
 
 def status_markdown() -> str:
-    table = markdown_table(["Artifact", "Paper", "Preset", "Status", "Data (source)", "Device", "Date · commit", "Claims"],
+    table = markdown_table(["Artifact", "Paper", "Preset", "Status", "Data (source)", "Device · precision", "Date · commit", "Claims"],
                            status_rows())
     return (
         "# Status\n\n"

@@ -82,3 +82,10 @@ def test_each_set_and_step_size_is_scored_on_its_own(tmp_path, monkeypatch, digi
     assert tm.evaluate_images(images, labels, 0.01, digits, protocol, 0, ctx).accuracies == (2.0,)
     assert tm.evaluate_images(images + 1e-3, labels, 0.0154, digits, protocol, 0, ctx).accuracies == (3.0,)
     assert len(calls) == 3
+
+
+def test_small_tables_train_the_coreset_pages_feature_model():
+    """Herding and Forgetting read the same stored feature model as the coreset-baselines page (one
+    full-data training per dataset, not two)."""
+    coreset = resolve("coreset-baselines", "small").feature_model
+    assert resolve("ddpp-table1", "small").feature_model == resolve("iadd-table1", "small").feature_model == coreset

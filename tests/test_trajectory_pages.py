@@ -51,3 +51,41 @@ def test_the_full_dataset_column_says_how_long_it_trained():
     assert "| Full Dataset (5 epochs) |" in page.ours_table(record, "ddpp", "table1")
     assert "| Full Dataset |" in page.ours_table({**record, "metrics": {"rows": [
         _row("MTT", 10, 90.0, "digits"), {k: v for k, v in full.items() if k != "epochs"}]}}, "ddpp", "table1")
+
+
+def test_rows_that_tie_on_every_network_are_named_with_why():
+    tied = [{**_row(m, 10, 90.9, "digits"), "accuracies": [89.97, 91.92]} for m in ("Herding", "MTT", "DDPP")]
+    apart = [{**_row(m, 1, 80.0, "digits"), "accuracies": [a, 81.0]} for m, a in (("Herding", 79.0), ("MTT", 79.5))]
+    table = page.ours_table({"preset": "smoke", "metrics": {"rows": tied + apart}}, "ddpp", "table1")
+    assert "Identical per-network accuracies: Herding, MTT, DDPP at digits IPC 10 (89.97 / 91.92)" in table
+    assert "same seed" in table and "IPC 1 " not in table.split("Identical")[1]
+    assert "Identical" not in page.ours_table({"preset": "smoke", "metrics": {"rows": apart}}, "ddpp", "table1")
+
+
+def test_each_set_and_step_size_is_scored_on_its_own(tmp_path, monkeypatch, digits):
+    """A tie between rows is never one stored evaluation handed to two sets: the evaluation's address
+    holds the images and the learned lr."""
+    import torch
+
+    from reprolib.evaluation import EvalProtocol, EvalResult
+    from reprolib.experiments import trajectory_matching as tm
+    from reprolib.experiments.context import RunContext
+    from reprolib.store import ArtifactStore
+
+    calls = []
+    monkeypatch.setattr(tm, "evaluate_synthetic", lambda images, labels, data, protocol, lr, seed: (
+        calls.append((float(images.sum()), lr)) or EvalResult((float(len(calls)),), lr or 0.01)))
+    ctx = RunContext(device=torch.device("cpu"), store=ArtifactStore(tmp_path))
+    images, labels, protocol = digits.train_x[:10], digits.train_y[:10], EvalProtocol(num_eval=1, epochs=1)
+    first = tm.evaluate_images(images, labels, 0.0154, digits, protocol, 0, ctx)
+    assert tm.evaluate_images(images.clone(), labels, 0.0154, digits, protocol, 0, ctx) == first  # stored
+    assert tm.evaluate_images(images, labels, 0.01, digits, protocol, 0, ctx).accuracies == (2.0,)
+    assert tm.evaluate_images(images + 1e-3, labels, 0.0154, digits, protocol, 0, ctx).accuracies == (3.0,)
+    assert len(calls) == 3
+
+
+def test_small_tables_train_the_coreset_pages_feature_model():
+    """Herding and Forgetting read the same stored feature model as the coreset-baselines page (one
+    full-data training per dataset, not two)."""
+    coreset = resolve("coreset-baselines", "small").feature_model
+    assert resolve("ddpp-table1", "small").feature_model == resolve("iadd-table1", "small").feature_model == coreset

@@ -176,7 +176,7 @@ def _fast_path(case: dict) -> str:
              "—" if r["target"] is None else f"≥ {r['target']:g}×",
              f"{r['warmup_s']:.3g}" + (f" (compiled {r['recompiled_while_timed']} frames while timed)"
                                        if r.get("recompiled_while_timed") else ""), _payback(r),
-             "—" if r["deviation"] is None else f"{r['deviation']['value']:.2g} ({r['deviation']['what']})"]
+             "—" if r["deviation"] is None else f"{r['deviation']['value']:.2g} ({r['deviation']['what']})".replace("|", "\\|")]
             for r in case["rows"]]
     steps = [r for r in case["rows"] if "channels_last" in r]
     layout = [[r["case"], f"{r['images_per_s_fp32']:,.0f}", f"{r['images_per_s_fast']:,.0f}",

@@ -1,8 +1,9 @@
 """The machine a benchmark ran on, its peak FLOP/s, and how many FLOPs the ConvNet work takes.
 
 The peak is a *physical limit* to compare achieved throughput with: for known GPUs the vendor's dense
-figure per precision (:data:`VENDOR_PEAKS`); on every device also a measured fp32 matmul rate (the
-practical ceiling of a large GEMM), which is the only peak given for a CPU.
+figure per precision (:data:`VENDOR_PEAKS`); on every device also measured fp32 and bf16 matmul rates
+(the practical ceiling of a large GEMM), which are the only peaks given for a CPU (bf16 runs on AMX /
+AVX-512-BF16 units where the CPU has them, ≈5× its fp32 rate).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from reprolib.nets import build_network
+from reprolib.precision import native_bf16
 from reprolib.records import git_commit, versions
 from reprolib.runtime import device_description
 
@@ -50,10 +52,10 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_rate(device: torch.device, n: int | None = None, repeats: int = 5) -> float:
-    """Measured fp32 FLOP/s of an n×n matmul (TF32 off), the best of ``repeats``."""
+def matmul_rate(device: torch.device, n: int | None = None, repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Measured FLOP/s of an n×n matmul in ``dtype`` (TF32 off), the best of ``repeats``."""
     n = n or (8192 if device.type == "cuda" else 1024)
-    a, b = (torch.randn(n, n, device=device) for _ in range(2))
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
     previous = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False
     try:
@@ -77,10 +79,11 @@ def count_flops(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops())
 
 
-def convnet_flops_per_image(num_classes: int = 10, image_size: int = 32) -> int:
-    """FLOPs of one forward + backward of ConvNetD3 (width 128) on one 3×image_size² image (≈0.30 G)."""
-    net = build_network("convnetd3", 3, num_classes, image_size)
-    x, y = torch.randn(1, 3, image_size, image_size), torch.zeros(1, dtype=torch.long)
+def convnet_flops_per_image(num_classes: int = 10, image_size: int = 32, channels: int = 3) -> int:
+    """FLOPs of one forward + backward of ConvNetD3 (width 128) on one channels×image_size² image
+    (≈0.30 G at 3×32×32)."""
+    net = build_network("convnetd3", channels, num_classes, image_size)
+    x, y = torch.randn(1, channels, image_size, image_size), torch.zeros(1, dtype=torch.long)
     return count_flops(lambda: F.cross_entropy(net(x), y).backward())
 
 
@@ -112,6 +115,8 @@ def describe(device: torch.device) -> dict:
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "vendor_peak_flops": vendor_peaks(device),
         "measured_matmul_fp32_flops": matmul_rate(device),
+        "measured_matmul_bf16_flops": matmul_rate(device, repeats=10, dtype=torch.bfloat16),
+        "native_bf16": native_bf16(device),
         "versions": versions() | ({"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
                                   if device.type == "cuda" else {}),
         "git_commit": git_commit(),
@@ -122,8 +127,10 @@ def describe(device: torch.device) -> dict:
 
 def peak_for(device_info: dict, precision: str = "fp32") -> tuple[float, str]:
     """The peak to compare a run at ``precision`` with: the vendor's figure when known, else the
-    measured fp32 matmul rate; and which one it is."""
+    measured matmul rate at that precision (bf16, or fp32 for the rest); and which one it is."""
     vendor = device_info.get("vendor_peak_flops") or {}
     if precision in vendor:
         return vendor[precision], f"vendor {precision} peak"
+    if precision == "bf16" and device_info.get("measured_matmul_bf16_flops"):
+        return device_info["measured_matmul_bf16_flops"], "measured bf16 matmul"
     return device_info["measured_matmul_fp32_flops"], "measured fp32 matmul"

@@ -1,6 +1,6 @@
 """Run the benchmark suite, write its JSON under ``bench/results/`` and regenerate the Performance page.
 
-    python -m bench run --size ci|full --device auto|cpu|cuda [--include book,tests] [--only teachers,matching]
+    python -m bench run --size ci|full --device auto|cpu|cuda [--include book,tests] [--only teachers,fast_path]
     python -m bench report --write book/performance.md      # the page from the JSON already there
     python bench/run.py --size full --device cuda           # the same as ``python -m bench run``
 
@@ -89,6 +89,9 @@ def summary(result: dict) -> list[str]:
     if "pruning" in cases:
         p = cases["pruning"]
         lines.append(f"pruning   n={p['shape']['n']:,}: influence {fmt_seconds(p['influence_s'], ' s')}, annealing {fmt_seconds(p['anneal_s'], ' s')}")
+    if "fast_path" in cases:
+        lines += [f"fast path {r['case'][:60]:<60} fp32 {fmt_seconds(r['fp32_s'], ' s')}  fast {fmt_seconds(r['fast_s'], ' s')}  "
+                  f"{fmt_ratio(r['speedup'])}  warm-up {r['warmup_s']:.1f} s" for r in cases["fast_path"]["rows"]]
     for name in ("book", "tests"):
         if name in cases:
             lines.append(f"{name:<9} {cases[name]['seconds']:.0f} s (exit {cases[name]['returncode']})")

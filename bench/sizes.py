@@ -52,6 +52,12 @@ class Size:
     prune_n: int
     prune_features: int
     anneal_iterations: int
+    fast_batch: int  # the fast-path case (bf16 + compile vs fp32 eager): batch of the ConvNetD3 steps
+    fast_steps: int  # training steps per timed call
+    fast_eval_ipcs: tuple[int, ...]  # the evaluation protocol at these IPCs (eval_nets × eval_epochs)
+    dm_real_per_class: int  # DM's real images per class in one embedding pass (DM: 256)
+    gan_batch: int  # the GAN + pool step's batch (stage 2: 64)
+    gan_pool: tuple[str, ...]  # the pool members timed (one is drawn per step)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +70,10 @@ class Size:
                 f"{self.runtime_batch} at IPC {self.runtime_ipc}; evaluation {self.eval_nets} networks × "
                 f"{self.eval_epochs} epochs on IPC {self.eval_ipc} with {self.eval_test_images:,} test images; "
                 f"pruning n = {self.prune_n:,} with {self.prune_features} features and {self.anneal_iterations:,} "
-                f"annealing proposals")
+                f"annealing proposals; fast path: ConvNetD3 steps of batch {self.fast_batch} ({self.fast_steps} per "
+                f"call), evaluation at IPC {', '.join(map(str, self.fast_eval_ipcs))}, DM embedding of "
+                f"{self.dm_real_per_class} real images per class, GAN + pool ({', '.join(self.gan_pool)}) at batch "
+                f"{self.gan_batch}")
 
 
 # MTT's settings (REFERENCE §1): CIFAR-10 IPC 1/10/50 unroll 50/30/30 steps over all images; CIFAR-100
@@ -79,6 +88,8 @@ FULL = Size(
     runtime_ipc=10, runtime_iterations=10, runtime_steps=50, runtime_batch=100,
     eval_nets=5, eval_epochs=1000, eval_ipc=10, eval_test_images=10_000,
     prune_n=60_000, prune_features=512, anneal_iterations=100_000,
+    fast_batch=256, fast_steps=8, fast_eval_ipcs=(10, 50), dm_real_per_class=256, gan_batch=64,
+    gan_pool=("convnetd3", "resnet10_dim", "resnet18_dim"),
 )
 
 CI = Size(
@@ -91,6 +102,8 @@ CI = Size(
     runtime_ipc=1, runtime_iterations=3, runtime_steps=5, runtime_batch=10,
     eval_nets=5, eval_epochs=2, eval_ipc=10, eval_test_images=500,
     prune_n=60_000, prune_features=64, anneal_iterations=20_000,
+    fast_batch=256, fast_steps=2, fast_eval_ipcs=(10, 50), dm_real_per_class=64, gan_batch=64,
+    gan_pool=("convnetd3", "resnet10_dim", "resnet18_dim"),
 )
 
 SIZES = {size.name: size for size in (CI, FULL)}

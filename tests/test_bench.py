@@ -18,7 +18,8 @@ from bench.cases.matching import PATHS, gradients, make_problem  # noqa: E402
 from bench.fakes import random_dataset  # noqa: E402
 from bench.measure import GraphMemory, peak_memory, precision, relative_difference  # noqa: E402
 from bench.reference import one_model_teacher_loop  # noqa: E402
-from bench.report import PAGE, RESULTS, performance_markdown, targets  # noqa: E402
+from bench.hardware import peak_for  # noqa: E402
+from bench.report import PAGE, RESULTS, fast_path_targets, performance_markdown, targets  # noqa: E402
 from bench.run import main, result_path, run_suite, summary  # noqa: E402
 from bench.sizes import CI, MatchShape  # noqa: E402
 from reprolib.distillation.trajectory import TeacherConfig, build_rule, train_teacher, train_teachers  # noqa: E402
@@ -148,6 +149,53 @@ def test_a_tiny_run_writes_a_complete_result(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(result))
     page = performance_markdown(tmp_path)
     assert "## " in page and "IADD's runtime protocol" in page and "11.5 ± 0.5" in page  # the paper's MTT time
+
+
+def test_fast_path_runs_every_row_against_fp32(tmp_path, monkeypatch):
+    """The fast-path case at a tiny size (bf16 eager: compiling would take minutes): every row timed in both
+    paths, deviations small, DSA's share a fraction, and the page shows the rows and the CPU targets."""
+    monkeypatch.setenv("REPROLIB_COMPILE", "0")
+    micro = dataclasses.replace(CI, name="micro", matching=(MatchShape("cifar10", 1, 1, 2),), repeats=1,
+                                teacher_images=4, eval_nets=1, eval_epochs=1, eval_test_images=4, fast_batch=2,
+                                fast_steps=1, fast_eval_ipcs=(1,), dm_real_per_class=2, gan_batch=2,
+                                gan_pool=("convnetd3",))
+    result = run_suite(micro, torch.device("cpu"), ["fast_path"], log=lambda _: None)
+    json.dumps(result, allow_nan=False)
+    case = result["cases"]["fast_path"]
+    assert case["fast_path"] == {"precision": "bf16", "compiled": False, "label": "bf16 autocast",
+                                 "compile_fell_back": False}
+    rows = {r["key"]: r for r in case["rows"]}
+    assert set(rows) == {"convnet_32", "convnet_28", "teacher_epoch", "evaluation_1", "dm_embedding", "gan_generator",
+                         "gan_discriminator", "gan_pool_convnetd3", "gan_pool", "matching"}
+    assert all(r["fp32_s"] > 0 and r["fast_s"] > 0 and r["speedup"] == r["fp32_s"] / r["fast_s"] for r in rows.values())
+    assert rows["convnet_32"]["deviation"]["value"] < 0.05 and rows["dm_embedding"]["deviation"]["value"] < 0.05
+    assert rows["matching"]["deviation"]["value"] == 0  # the trajectory engine ignores the precision setting
+    assert 0.9 < rows["matching"]["bf16_autocast"]["gradient_cosine"] <= 1
+    assert 0 < rows["teacher_epoch"]["dsa"]["share_fast"] < 1
+    assert set(case["memory_format_faster"].values()) <= {"contiguous", "channels_last"}
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    page = performance_markdown(tmp_path)
+    assert "Fast path: bf16 autocast + torch.compile" in page and "CPU target: a whole teacher epoch" in page
+
+
+def test_fast_path_verdicts_need_a_cpu_with_native_bf16():
+    def result(device_type: str, native: bool, speedup: float) -> dict:
+        rows = [{"key": key, "case": f"x, {key}", "speedup": speedup, "target": target, "peak_fraction_fast": 0.4,
+                 "peak_fraction_target": 0.3} for key, target in (("convnet_32", 5), ("teacher_epoch", 4),
+                                                                   ("evaluation_10", 4), ("evaluation_50", 4))]
+        return {"device": {"type": device_type}, "cases": {"fast_path": {"native_bf16": native, "rows": rows}}}
+
+    assert [h for _, h, _ in fast_path_targets(result("cpu", True, 6.0))] == [True, True, True]
+    assert [h for _, h, _ in fast_path_targets(result("cpu", True, 4.5))] == [False, True, True]
+    assert [h for _, h, _ in fast_path_targets(result("cpu", False, 6.0))] == [None] * 3
+    assert [h for _, h, _ in fast_path_targets(result("cuda", True, 6.0))] == [None] * 3
+
+
+def test_bf16_peak_is_the_measured_bf16_rate_without_a_vendor_figure():
+    cpu = {"vendor_peak_flops": {}, "measured_matmul_fp32_flops": 3e11, "measured_matmul_bf16_flops": 1.5e12}
+    assert peak_for(cpu, "bf16") == (1.5e12, "measured bf16 matmul")
+    assert peak_for(cpu, "fp32") == (3e11, "measured fp32 matmul")
+    assert peak_for(cpu | {"vendor_peak_flops": {"bf16": 9e14}}, "bf16") == (9e14, "vendor bf16 peak")
 
 
 def test_cli_rejects_unknown_cases_and_sizes(capsys):

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bench.cases import evaluation, matching, pruning, suite, teachers
+from bench.cases import evaluation, fast_path, matching, pruning, suite, teachers
 
 CASES = {
     "teachers": teachers.run,
@@ -11,7 +11,8 @@ CASES = {
     "runtime": matching.run_runtime_protocol,
     "evaluation": evaluation.run,
     "pruning": pruning.run,
+    "fast_path": fast_path.run,
     "book": suite.run_book,
     "tests": suite.run_tests,
 }
-DEFAULT = ("teachers", "matching", "runtime", "evaluation", "pruning")  # "book", "tests": on request
+DEFAULT = ("teachers", "matching", "runtime", "evaluation", "pruning", "fast_path")  # "book", "tests": on request

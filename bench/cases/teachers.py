@@ -30,7 +30,7 @@ TOLERANCE = 1e-3  # relative distance between fp32 trajectories after an epoch o
 REFERENCE = "reference: one model, DataLoader"
 
 
-def _drift(final: Tensor, reference: Tensor) -> float:
+def trajectory_drift(final: Tensor, reference: Tensor) -> float:
     """How far a trajectory ends from the reference's end, relative to how far the reference moved."""
     return relative_difference(final[-1] - reference[0], reference[-1] - reference[0])
 
@@ -70,9 +70,9 @@ def run(size: Size, device: torch.device, info: dict) -> dict:
         row["speedup"] = row["images_per_s"] / rows[0]["images_per_s"]
 
     base = trajectories[REFERENCE]
-    checks = [check(f"teacher trajectory: {label} vs the reference loop", _drift(trajectories[label], base), TOLERANCE)
+    checks = [check(f"teacher trajectory: {label} vs the reference loop", trajectory_drift(trajectories[label], base), TOLERANCE)
               for label, (_, mode, _) in runs.items() if mode == "fp32" and label != REFERENCE]
-    deviations = {label: _drift(trajectories[label], base) for label, (_, mode, _) in runs.items() if mode != "fp32"}
+    deviations = {label: trajectory_drift(trajectories[label], base) for label, (_, mode, _) in runs.items() if mode != "fp32"}
     best = max(rows[1:], key=lambda r: r["images_per_s"])
     return {
         "shape": {"network": "ConvNetD3 (width 128, instance norm)", "images": size.teacher_images, "epochs": 1,

@@ -10,7 +10,7 @@ bf16 autocast + ``torch.compile``), with the same seeds:
 
     python -m bench.parity [--threads 2] [--teachers 2] [--teacher-epochs 3]
 
-About 40 minutes on the 2-core CPU. Each part is saved to ``bench/results/<device>-parity.json`` as it
+About 40 minutes on the 2-core CPU. Each part is saved to ``bench/results/parity/<device>.json`` as it
 finishes, and a rerun skips the parts already there (delete the file to measure again). The
 Performance page shows the file.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from bench.hardware import describe
-from bench.report import RESULTS
+from bench.report import RESULTS, write_page
 from reprolib import precision
 from reprolib.coreset import select_random
 from reprolib.data import load_dataset
@@ -42,8 +42,11 @@ MODES = ("fp32", "bf16")
 TEACHER_TOLERANCE = 0.5  # points of test accuracy
 
 
-def parity_path(device: torch.device, folder: Path = RESULTS) -> Path:
-    return folder / f"{device.type}-parity.json"
+PARITY = RESULTS / "parity"
+
+
+def parity_path(device: torch.device, folder: Path = PARITY) -> Path:
+    return folder / f"{device.type}.json"
 
 
 def _timed(fn: Callable[[], object]) -> tuple[object, float]:
@@ -98,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threads", type=int)
     p.add_argument("--teachers", type=int, default=2)
     p.add_argument("--teacher-epochs", type=int, default=3)
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--out", type=Path, default=PARITY)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -125,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp.replace(path)
         print(f"  {json.dumps(result['parts'][part][mode], default=str)}", flush=True)
     print(json.dumps(result["verdicts"], indent=1))
+    if args.out == PARITY:
+        write_page()
     return 0
 
 

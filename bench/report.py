@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reprolib import paper_values
 from reprolib.records import project_root
-from reprolib.report import claims_table, markdown_table
+from reprolib.report import claims_table, fmt, markdown_table
 from reprolib.store import atomic_write_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -341,12 +341,44 @@ def performance_markdown(folder: Path = RESULTS) -> str:
         "```\n\n"
         "The library-vs-reference speed targets are GPU targets: a CPU run reports its numbers without a verdict on "
         "them, and CPU numbers are never GPU numbers. The fast path's targets (bf16 autocast + `torch.compile` "
-        "against fp32 eager, issue 12) are CPU targets: they get a verdict on a CPU that multiplies bf16 natively, "
+        "against fp32 eager) are CPU targets: they get a verdict on a CPU that multiplies bf16 natively, "
         "and a GPU run reports them as information."
     )
+    parity = parity_section(folder / "parity")
     if not results:
-        return intro + "\n\nNo benchmark has been run yet.\n"
-    return intro + "\n\n" + "\n\n".join(device_section(r) for r in results) + "\n"
+        return intro + "\n\nNo benchmark has been run yet.\n" + (f"\n{parity}\n" if parity else "")
+    return intro + "\n\n" + "\n\n".join(device_section(r) for r in results) + (f"\n\n{parity}" if parity else "") + "\n"
+
+
+def _parity_cell(measured: dict | None) -> str:
+    if measured is None:
+        return "not measured yet"
+    return f"{fmt(measured['mean'], measured.get('std'))} ({measured['seconds']:.0f} s)"
+
+
+def parity_section(folder: Path) -> str:
+    """The fast path's accuracy on real data beside fp32 (``python -m bench.parity``), one table per device."""
+    out = []
+    for path in sorted(Path(folder).glob("*.json")):
+        result = json.loads(path.read_text())
+        setting, parts, verdicts = result.get("setting", {}), result.get("parts", {}), result.get("verdicts", {})
+        rows = []
+        for part, label, bound in (("evaluation", "Evaluation protocol: 5 ConvNetD3 × 1000 epochs with DSA on a random "
+                                    f"{setting.get('dataset')} coreset, IPC {setting.get('ipc')}", "one std"),
+                                   ("teachers", "Teachers ({} × {} epochs on the whole training set)".format(
+                                       setting.get("teachers", {}).get("count", "?"),
+                                       setting.get("teachers", {}).get("config", {}).get("epochs", "?")), "0.5 points")):
+            got, verdict = parts.get(part, {}), verdicts.get(part)
+            rows.append([label, _parity_cell(got.get("fp32")), _parity_cell(got.get("bf16")),
+                         f"{verdict['delta']:+.2f}" if verdict else "—", bound,
+                         ("holds ✓" if verdict["holds"] else "does not hold ✗") if verdict else "not checkable —",
+                         fmt_ratio(verdict["speedup"]) if verdict else "—"])
+        device = result.get("device", {})
+        out.append(f"### Accuracy of the fast path on real data ({device.get('description', '?')}, {device.get('name', '?')})\n\n"
+                   "The same seeds in fp32 eager and on the fast path (bf16 autocast + `torch.compile`); accuracy in % "
+                   "(mean ± std over the networks), Δ = fast − fp32. `python -m bench.parity` (resumable).\n\n"
+                   + markdown_table(["measurement", "fp32 eager", "bf16 + compile", "Δ", "bound", "verdict", "speed-up"], rows))
+    return "\n\n".join(out)
 
 
 def write_page(path: Path = PAGE, folder: Path = RESULTS) -> None:

@@ -209,3 +209,23 @@ def test_performance_page_is_current():
     assert any(RESULTS.glob("*.json")), "bench/results/ holds no result: run `python -m bench run --size ci`"
     assert PAGE.read_text() == performance_markdown(), \
         "book/performance.md is stale: run `python -m bench report --write book/performance.md`"
+
+
+def test_the_parity_section_gives_each_measurement_its_verdict(tmp_path):
+    import json
+
+    from bench.parity import verdicts
+    from bench.report import parity_section
+
+    result = {"device": {"description": "cpu: 2 threads", "name": "Xeon"},
+              "setting": {"dataset": "fashion-mnist", "ipc": 10, "teachers": {"count": 2, "config": {"epochs": 2}}},
+              "parts": {"evaluation": {"fp32": {"mean": 70.0, "std": 0.5, "seconds": 800},
+                                       "bf16": {"mean": 69.0, "std": 0.4, "seconds": 200}},
+                        "teachers": {"fp32": {"accuracies": [80.0, 81.0], "mean": 80.5, "seconds": 600},
+                                     "bf16": {"accuracies": [80.2, 81.0], "mean": 80.6, "seconds": 150}}}}
+    result["verdicts"] = verdicts(result)
+    assert result["verdicts"]["evaluation"]["holds"] is False  # |Δ| = 1.0 > one std (0.5)
+    assert result["verdicts"]["teachers"]["holds"] is True and result["verdicts"]["teachers"]["speedup"] == 4.0
+    (tmp_path / "cpu.json").write_text(json.dumps(result))
+    page = parity_section(tmp_path)
+    assert "| -1.00 | one std | does not hold ✗ | 4.00× |" in page and "| +0.10 | 0.5 points | holds ✓ |" in page

@@ -106,16 +106,15 @@ def _env(tmp_path: Path) -> dict:
     return {**os.environ, "REPROLIB_CACHE": str(tmp_path / "cache"), "REPROLIB_RESULTS": str(results), "REPROLIB_PROGRESS": "0"}
 
 
-def _workers() -> list[str]:
-    """pytest-xdist over two cores when the machine has them (each page is one kernel: file-level)."""
-    return ["-n", "2", "--dist", "loadfile"] if (os.cpu_count() or 1) >= 2 else []
-
-
 def test_book_pages_regress_under_nbval(tmp_path):
-    """No wall-clock limit: a loaded machine is slower, not wrong (a hung kernel fails nbval's own cell timeout)."""
+    """No wall-clock limit: a loaded machine is slower, not wrong (a hung kernel fails nbval's own cell timeout).
+
+    One kernel at a time: each kernel already uses every core (torch's threads), and two kernels over
+    xdist on the 2-core machine oversubscribed them — a GDD-SKD page went from about a minute to over 15 —
+    while also computing the pages' shared prerequisites twice in separate caches."""
     pages = [str(notebook_paths(name)[1]) for name in artifacts()]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *_workers(), "--nbval-lax",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
          "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), *pages],
         cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True,
     )

@@ -206,7 +206,7 @@ def _fast_path(case: dict) -> str:
         bf16 = matching["bf16_autocast"]
         parts.append(f"The matching iteration stays fp32 (the trajectory engine ignores the setting). For information, "
                      f"bf16 autocast of its unroll (eager) runs {fmt_ratio(bf16['speedup'])} fp32's speed with an image "
-                     f"gradient at cosine {bf16['gradient_cosine']:.4f} to fp32's (the issue asks ≥ 0.999 before adopting it).")
+                     f"gradient at cosine {bf16['gradient_cosine']:.4f} to fp32's (bf16 would be adopted for the unroll only at a cosine ≥ 0.999).")
     for r in case["rows"]:
         if "profile_fast" in r:
             parts += [f"Where the fast path's time goes in *{r['case']}* — {fmt_ratio(r['speedup'])} against a target "

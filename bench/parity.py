@@ -76,6 +76,12 @@ def teacher_part(data, mode: str, teachers: int, epochs: int) -> dict:
             "seconds": seconds, "epochs": epochs}
 
 
+def _speedup(part: dict) -> float | None:
+    """fp32 seconds over bf16 seconds; None where a timing was withdrawn (a run paused or shared)."""
+    fp32, bf16 = part["fp32"].get("seconds"), part["bf16"].get("seconds")
+    return fp32 / bf16 if fp32 and bf16 else None
+
+
 def verdicts(result: dict) -> dict:
     """Whether the fast path kept the accuracy: evaluation within one std, teachers within 0.5 points."""
     out = {}
@@ -83,14 +89,13 @@ def verdicts(result: dict) -> dict:
     if set(MODES) <= set(ev):
         delta = ev["bf16"]["mean"] - ev["fp32"]["mean"]
         bound = max(ev["fp32"]["std"], ev["bf16"]["std"])
-        out["evaluation"] = {"delta": delta, "bound": bound, "holds": abs(delta) <= bound,
-                             "speedup": ev["fp32"]["seconds"] / ev["bf16"]["seconds"]}
+        out["evaluation"] = {"delta": delta, "bound": bound, "holds": abs(delta) <= bound, "speedup": _speedup(ev)}
     te = result["parts"].get("teachers", {})
     if set(MODES) <= set(te):
         delta = te["bf16"]["mean"] - te["fp32"]["mean"]
         out["teachers"] = {"delta": delta, "bound": TEACHER_TOLERANCE, "holds": abs(delta) <= TEACHER_TOLERANCE,
                            "per_teacher": [b - a for a, b in zip(te["fp32"]["accuracies"], te["bf16"]["accuracies"])],
-                           "speedup": te["fp32"]["seconds"] / te["bf16"]["seconds"]}
+                           "speedup": _speedup(te)}
     return out
 
 

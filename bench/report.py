@@ -353,7 +353,9 @@ def performance_markdown(folder: Path = RESULTS) -> str:
 def _parity_cell(measured: dict | None) -> str:
     if measured is None:
         return "not measured yet"
-    return f"{fmt(measured['mean'], measured.get('std'))} ({measured['seconds']:.0f} s)"
+    seconds = measured.get("seconds")
+    timing = f"{seconds:.0f} s" if seconds else measured.get("timing_note", "untimed")
+    return f"{fmt(measured['mean'], measured.get('std'))} ({timing})"
 
 
 def parity_section(folder: Path) -> str:
@@ -372,7 +374,7 @@ def parity_section(folder: Path) -> str:
             rows.append([label, _parity_cell(got.get("fp32")), _parity_cell(got.get("bf16")),
                          f"{verdict['delta']:+.2f}" if verdict else "—", bound,
                          ("holds ✓" if verdict["holds"] else "does not hold ✗") if verdict else "not checkable —",
-                         fmt_ratio(verdict["speedup"]) if verdict else "—"])
+                         fmt_ratio(verdict["speedup"]) if verdict and verdict.get("speedup") else "—"])
         device = result.get("device", {})
         out.append(f"### Accuracy of the fast path on real data ({device.get('description', '?')}, {device.get('name', '?')})\n\n"
                    "The same seeds in fp32 eager and on the fast path (bf16 autocast + `torch.compile`); accuracy in % "

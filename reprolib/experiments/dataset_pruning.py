@@ -94,7 +94,7 @@ class RatioParams:
     """Fig. 1 (and Fig. 3 with several ``retrain_models``): accuracy vs pruning ratio per method.
 
     ``influence_variant``: a second influence for one extra, labelled row of Ours (the presets: S
-    without the weight-decay term, as this project computed it before issue 15), so the page shows
+    without the weight-decay term, as this library computed it before), so the page shows
     what the term does."""
 
     datasets: tuple[DataChoice, ...] = (DataChoice("cifar10"), DataChoice("cifar100"), DataChoice("tinyimagenet"))

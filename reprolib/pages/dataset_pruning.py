@@ -16,7 +16,7 @@ from reprolib import paper_values, report
 from reprolib.report import PAPER_DATASET, fmt, markdown_table
 
 METHODS = ("Random", "Herding", "Forgetting", "GraNd", "GraNd (last layer)", "EL2N", "Influence-score", "Ours")
-VARIANT = "Ours (S without weight decay)"  # the labelled comparison row: S as computed before issue 15
+VARIANT = "Ours (S without weight decay)"  # the labelled comparison row: S as computed before the weight-decay term
 
 
 def no_values() -> list[paper_values.PaperValue]:

@@ -14,12 +14,12 @@ appending a constant 1 to ``h``), with probabilities ``p`` and one-hot labels ``
 ``argmin (1/(n−m)) Σ_kept ℓ_i``) keeps the regulariser. The Newton step of that retraining gives
 ``θ̂₋ᵢ − θ̂ ≈ (1/(n−1)) H⁻¹ (g_i + λθ̂)`` with ``H`` the Hessian of the regularised objective, whose
 damping is λ itself. Without the ``λθ̂`` term every S_i misses the shift ``(1/n) H⁻¹ λθ̂`` and
-``Σ_all S_i = −H⁻¹λθ̂ ≠ 0`` at the optimum (issue 15), which biases Eq. 4 more the more is pruned; with
+``Σ_all S_i = −H⁻¹λθ̂ ≠ 0`` at the optimum, which biases Eq. 4 more the more is pruned; with
 it, ``Σ_all S_i = (n/(n−1)) H⁻¹ ∇J(θ̂)`` vanishes at a converged θ̂, so its norm measures how far the
 last layer is from its optimum. A trained network's last layer is rarely at that optimum; then the
 *centred* gradient ``g_i − ḡ`` (equal to ``g_i + λθ̂`` at the optimum) gives the change relative to
 retraining on all the data, whose shared drift toward the optimum cancels. ``term="cross_entropy"``
-gives ``(1/n) H⁻¹ g_i`` (Eq. 2 read with the unregularised loss; this project's S before issue 15).
+gives ``(1/n) H⁻¹ g_i`` (Eq. 2 read with the unregularised loss; this library's S before the weight-decay term was added).
 
 Two solvers, chosen by ``solver``: ``"cholesky"`` materialises H (dimension C·(d+1)) and solves in
 float64; ``"cg"`` never forms H and runs conjugate gradients with Hessian-vector products computed
@@ -47,7 +47,7 @@ class InfluenceConfig:
     ``term``: what each example's gradient carries — ``"weight_decay"``: ``g_i + λθ̂`` (retraining with
     weight decay, Definition 1); ``"centred"``: ``g_i − mean_j g_j``, the same at a converged last layer
     and, away from it, the change relative to retraining on all the data (the drift both retrainings
-    share cancels, so Σ_all S = 0); ``"cross_entropy"``: ``g_i`` with the 1/n of Eq. 2 (before issue 15)."""
+    share cancels, so Σ_all S = 0); ``"cross_entropy"``: ``g_i`` with the 1/n of Eq. 2 (the library's S before the weight-decay term)."""
 
     term: str = "centred"
     damping: float | None = None

@@ -39,7 +39,7 @@ from reprolib.runtime import make_generator
 from reprolib.train import TrainConfig, accuracy, embed, predict, train_classifier
 
 CODE_VERSION = 2  # bump when a change here alters the numbers, so cached artifacts are recomputed
-SELECTION_VERSION = 2  # the same for scores, influences and annealing only (2: issue 15), so networks are reused
+SELECTION_VERSION = 2  # the same for scores, influences and annealing only (2: the weight-decay-aware influence), so networks are reused
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,16 @@ def test_crop_flip_is_seeded_and_bounded():
     assert torch.equal(a, b) and a.shape == x.shape
     with pytest.raises(ValueError):
         CropFlip(-1)
+
+
+def test_the_page_shows_how_evenly_each_rule_keeps_the_classes():
+    from reprolib.pages.dataset_pruning import class_spread_table
+
+    row = lambda method, counts: {"dataset": "d", "retrain": "convnet", "method": method, "ratio": 0.9,  # noqa: E731
+                                  "kept_per_class": counts, "mean": 50.0, "std": 0.0}
+    record = {"metrics": {"rows": [row("Random", [10, 9, 11]), row("Ours", [0, 2, 28])]}}
+    table = class_spread_table(record)
+    assert table.splitlines()[0] == "| Dataset | Ratio | Random | Ours |"
+    assert "| d | 0.9 | 9–11 | 0–28 |" in table
+    del record["metrics"]["rows"][0]["kept_per_class"], record["metrics"]["rows"][1]["kept_per_class"]
+    assert "rerun" in class_spread_table(record)

@@ -151,8 +151,9 @@ def run_ratios(params: RatioParams, ctx: RunContext) -> dict:
                 for ratio in params.ratios:
                     kept = scorer.kept(method, ratio)
                     summary, _ = retrain_summary(data, kept, model, params.seeds, params.seed, ctx)
+                    per_class = torch.bincount(data.train_y[kept].cpu(), minlength=data.num_classes).tolist()
                     rows.append({"dataset": choice.name, "retrain": model.arch, "method": label,
-                                 "ratio": ratio, "kept": len(kept), **summary})
+                                 "ratio": ratio, "kept": len(kept), "kept_per_class": per_class, **summary})
                     ctx.log(f"{choice.name} {model.arch} {label:<15} ratio {ratio:.1f}: {summary['mean']:.2f} ± {summary['std']:.2f}")
         annealing += [_annealing_row(choice.name, scorer, ratio, label) for scorer, label in ours for ratio in params.ratios]
     return {"data_source": sources, "metrics": {"scoring_model": params.scoring_model.arch, "rows": rows, "full_data": full,

@@ -112,6 +112,21 @@ def variant_table(record: dict) -> str:
     return markdown_table(["Dataset", "Retrained", "Ratio", "Ours − Random, S without the term", "Ours − Random, corrected S"], rows)
 
 
+def class_spread_table(record: dict) -> str:
+    """The fewest and most examples any class keeps, per method and ratio: a rule that empties a class
+    cannot be retrained into a good classifier, whatever its scores mean (first retraining network only)."""
+    rows_in = [r for r in record["metrics"]["rows"] if "kept_per_class" in r]
+    if not rows_in:
+        return "(This record predates the kept-per-class counts; rerun it to see them.)"
+    first = {d: n for d, n in reversed(_panels(record))}
+    rows_in = [r for r in rows_in if first[r["dataset"]] == r["retrain"]]
+    methods = [m for m in (*METHODS, VARIANT) if any(r["method"] == m for r in rows_in)]
+    cell = {(r["dataset"], r["ratio"], r["method"]): r["kept_per_class"] for r in rows_in}
+    rows = [[dataset, ratio, *(f"{min(cell[k])}–{max(cell[k])}" if (k := (dataset, ratio, m)) in cell else "" for m in methods)]
+            for dataset, ratio in dict.fromkeys((r["dataset"], r["ratio"]) for r in rows_in)]
+    return markdown_table(["Dataset", "Ratio", *methods], rows)
+
+
 def class_balance_note(record: dict) -> str:
     balanced = record["metrics"].get("class_balanced", [])
     return ("Class-balanced (each class keeps the same fraction): " + (", ".join(balanced) if balanced else "none")

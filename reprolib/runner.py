@@ -64,7 +64,7 @@ def run_artifact(
     ctx = context or RunContext(device=resolve_device(device))
     numerics = precision.resolve(split_precision(preset, overrides)[1], ctx.device)
     seed_all(getattr(params, "seed", 0))
-    start, started = time.perf_counter(), time.time()
+    start, stored_before = time.perf_counter(), ctx.store.writes
     with precision.use(numerics):
         outcome = artifact.run(params, ctx)
     elapsed = round(time.perf_counter() - start, 2)
@@ -84,7 +84,7 @@ def run_artifact(
         **provenance(device_description(ctx.device)),
         **numerics.describe(),
     }
-    record.update(_computation_time(record, _stored_since(Path(ctx.store.root), started)))
+    record.update(_computation_time(record, computed=ctx.store.writes > stored_before))
     if not write:
         return record
     if in_unpointed_kernel():
@@ -96,25 +96,12 @@ def run_artifact(
     return record
 
 
-def _stored_since(root: Path, since: float) -> bool:
-    """Whether the artifact store under ``root`` gained or changed a file after ``since`` (epoch seconds):
-    False means the run took everything from the cache."""
-    if not root.is_dir():
-        return False
-    for folder, _, files in os.walk(root):
-        for file in files:
-            try:
-                if os.stat(os.path.join(folder, file)).st_mtime >= since:
-                    return True
-            except OSError:  # removed meanwhile by another job
-                continue
-    return False
-
-
 def _computation_time(record: dict[str, Any], computed: bool) -> dict[str, Any]:
-    """What the header's time means. A run that computed states its own wall time. A run served from
-    the cache keeps the filed record's computation time when it reproduced that record (and gives its
-    own as ``rerun_s``); with no such record its time is marked ``from_cache``."""
+    """What the header's time means. A run that computed (stored an artifact) states its own wall time.
+    A run served from the cache keeps the filed record's computation time when it reproduced that record
+    (same parameters and device; the same metrics, or more of them) and gives its own as ``rerun_s``;
+    with no such record its time is marked ``from_cache``. Counting this process's stores, not files'
+    times, keeps other jobs writing to a shared store from making a cached rerun look computed."""
     if computed:
         return {}
     try:
@@ -122,11 +109,22 @@ def _computation_time(record: dict[str, Any], computed: bool) -> dict[str, Any]:
     except ValueError:
         filed = None
     plain = json.loads(json.dumps(record, default=str))
-    same = filed and all(filed.get(k) == plain[k] for k in ("params", "metrics", "device"))
+    same = (filed and all(filed.get(k) == plain[k] for k in ("params", "device"))
+            and _extends(plain["metrics"], filed.get("metrics")))
     if same and not filed.get("from_cache") and isinstance(filed.get("wall_time_s"), (int, float)):
         return {"wall_time_s": filed["wall_time_s"], "rerun_s": record["wall_time_s"],
                 "computed_on": filed.get("computed_on", filed.get("date"))}
     return {"from_cache": True}
+
+
+def _extends(new: Any, old: Any) -> bool:
+    """Whether ``new`` holds everything ``old`` holds, equal (it may add keys): a rerun that reports more
+    about the same computation, e.g. after a record gained a field."""
+    if isinstance(old, dict):
+        return isinstance(new, dict) and all(k in new and _extends(new[k], v) for k, v in old.items())
+    if isinstance(old, list):
+        return isinstance(new, list) and len(new) == len(old) and all(map(_extends, new, old))
+    return new == old
 
 
 def notebook_paths(name: str) -> tuple[Path, Path]:

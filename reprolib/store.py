@@ -23,7 +23,7 @@ import os
 import secrets
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,7 @@ class ArtifactStore:
     """An on-disk store of tensor artifacts addressed by ``(kind, spec)``."""
 
     root: Path
+    writes: int = field(default=0, init=False, compare=False)  # artifacts this process stored: did a run compute?
 
     @classmethod
     def default(cls) -> "ArtifactStore":
@@ -167,6 +168,7 @@ class ArtifactStore:
                 atomic_write_bytes(path, data)
                 atomic_write_bytes(sums, _sha256(data).encode())
                 atomic_write_bytes(path.with_suffix(".json"), canonical_json(payload["spec"]).encode())
+            self.writes += 1
         except OSError as err:
             raise OSError(f"{write_failure(f'artifact {kind}', path, err, 'REPROLIB_CACHE')}; "
                           f"earlier artifacts are untouched") from err

@@ -99,6 +99,36 @@ def test_a_cached_rerun_keeps_the_computation_time(isolated_dirs):
     assert run_artifact("coreset-baselines", "smoke", tiny, device="cpu")["from_cache"] is True
 
 
+def test_another_job_writing_to_the_shared_store_does_not_make_a_cached_rerun_look_computed(isolated_dirs, monkeypatch):
+    import dataclasses
+
+    import reprolib.runner as runner
+    from reprolib.artifacts import get_artifact
+    from reprolib.store import ArtifactStore
+
+    tiny = {"ipcs": [1], "methods": ["random"], "eval.num_eval": 1, "eval.epochs": 2}
+    first = runner.run_artifact("coreset-baselines", "smoke", tiny, device="cpu")
+    artifact = get_artifact("coreset-baselines")
+
+    def meanwhile_another_job_stores(params, ctx):  # a sweep's other job writes to the shared store
+        ArtifactStore.default().save("other-job", {"k": 1}, {"x": 1})
+        return artifact.run(params, ctx)
+
+    monkeypatch.setattr(runner, "get_artifact", lambda name: dataclasses.replace(artifact, run=meanwhile_another_job_stores))
+    again = runner.run_artifact("coreset-baselines", "smoke", tiny, device="cpu")
+    assert again["wall_time_s"] == first["wall_time_s"] and "rerun_s" in again
+
+
+def test_a_rerun_that_reports_more_of_the_same_computation_keeps_its_time():
+    from reprolib.runner import _extends
+
+    old = {"rows": [{"mean": 50.0, "n": 2}], "note": "x"}
+    assert _extends({"rows": [{"mean": 50.0, "n": 2, "kept_per_class": [5, 5]}], "note": "x"}, old)
+    assert not _extends({"rows": [{"mean": 50.1, "n": 2}], "note": "x"}, old)
+    assert not _extends({"rows": [{"mean": 50.0, "n": 2}, {"mean": 1.0}], "note": "x"}, old)
+    assert not _extends({"rows": [{"mean": 50.0}], "note": "x"}, old)
+
+
 def test_a_kernel_with_no_results_folder_shows_the_record_without_filing_it(isolated_dirs, monkeypatch):
     import sys
     import types

@@ -179,3 +179,20 @@ def test_claims_at_a_glance_gives_each_claim_its_verdict_per_preset(isolated_dir
     assert herding == ["| [Coreset baselines](shared/coreset_baselines.ipynb) | Herding beats Random at IPC ≤ 10 "
                        "(as in every published table) | holds ✓ | does not hold ✗ |"]
     assert not any("ddpp" in line for line in lines)  # pages with no record have no rows
+
+
+def test_the_status_page_sums_each_presets_measured_computation_time(isolated_dirs):
+    from reprolib.artifacts import artifacts
+    from reprolib.pages.status import _minutes, preset_totals
+
+    a, b, c = sorted(artifacts())[:3]
+    records.write_record({**_record("small"), "artifact": a, "wall_time_s": 1800.0})
+    records.write_record({**_record("small"), "artifact": b, "wall_time_s": 600.0})
+    records.write_record({**_record("small"), "artifact": c, "wall_time_s": 0.4, "from_cache": True})
+    smoke, small, paper = preset_totals()
+    total = len(artifacts())
+    assert small == (f"**small**: 3 of {total} pages have a record; their computations took 40 min in all on the devices "
+                     "their records name (a prerequisite shared by several pages counts on the page that computed it); "
+                     "1 served from the cache, time not known.")
+    assert smoke == f"**smoke**: 0 of {total} pages have a record." and paper.startswith("**paper**: 0 of")
+    assert [_minutes(records.read_record(name, "small")) for name in (a, c)] == ["30.0 min", "not known (served from the cache)"]

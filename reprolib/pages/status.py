@@ -39,6 +39,29 @@ def _status(record: dict | None, failure: dict | None) -> str:
     return text
 
 
+def _minutes(record: dict) -> str:
+    if record.get("from_cache") or not isinstance(record.get("wall_time_s"), (int, float)):
+        return "not known (served from the cache)"
+    return f"{record['wall_time_s'] / 60:.1f} min"
+
+
+def preset_totals() -> list[str]:
+    """Per standard preset: how many pages have a record and how long their computations took in all
+    (each record's own computation time, as its page header gives it; cache-served runs not counted)."""
+    lines = []
+    for preset in PRESET_ORDER:
+        records = [r for r in (read_records(name).get(preset) for name in artifacts()) if r is not None]
+        timed = [r["wall_time_s"] for r in records if not r.get("from_cache") and isinstance(r.get("wall_time_s"), (int, float))]
+        text = f"**{preset}**: {len(records)} of {len(artifacts())} pages have a record"
+        if timed:
+            text += (f"; their computations took {sum(timed) / 60:.0f} min in all on the devices their records name "
+                     f"(a prerequisite shared by several pages counts on the page that computed it)")
+        if len(timed) < len(records):
+            text += f"; {len(records) - len(timed)} served from the cache, time not known"
+        lines.append(text + ".")
+    return lines
+
+
 def status_rows() -> list[list[str]]:
     """One row per artifact and standard preset (plus any user preset that has records)."""
     rows = []
@@ -48,20 +71,21 @@ def status_rows() -> list[list[str]]:
         for run in dict.fromkeys([*PRESET_ORDER, *runs, *failures]):
             record, failure = runs.get(run), failures.get(run)
             if record is None:
-                rows.append([page, artifact.paper, run, _status(None, failure), "", "", "", ""])
+                rows.append([page, artifact.paper, run, _status(None, failure), "", "", "", "", ""])
                 continue
             rows.append([
                 page, artifact.paper, _run(run, record), _status(record, failure), _data(record),
                 f"{record.get('device', '?')} · {record.get('precision', 'fp32')}",
                 f"{str(record.get('date', '?'))[:10]} · `{str(record.get('git_commit') or '?')[:10]}`",
-                _claims(artifact, record),
+                _minutes(record), _claims(artifact, record),
             ])
     return rows
 
 
 def status_markdown() -> str:
-    table = markdown_table(["Artifact", "Paper", "Preset", "Status", "Data (source)", "Device · precision", "Date · commit", "Claims"],
-                           status_rows())
+    table = markdown_table(["Artifact", "Paper", "Preset", "Status", "Data (source)", "Device · precision", "Date · commit",
+                            "Computed in", "Claims"], status_rows())
+    totals = "\n".join(f"- {line}" for line in preset_totals())
     return (
         "# Status\n\n"
         "Every reproduced artifact at every preset, generated from `results/` by "
@@ -69,7 +93,10 @@ def status_markdown() -> str:
         "page checks, in the page's order — holds, does not hold, or not checkable at that preset (e.g. smoke "
         "data is not the paper's). `smoke` numbers test the pipeline, not the papers. A page whose last "
         "execution failed keeps its previous version; the *Status* column says why it failed.\n\n"
-        f"{table}\n"
+        f"{table}\n\n"
+        "## Time per preset\n\n"
+        "How long `make book PRESET=…` computes, as measured by the runs on record:\n\n"
+        f"{totals}\n"
     )
 
 

@@ -105,3 +105,26 @@ def test_randomised_selections_are_drawn_several_times_and_pooled():
     from reprolib.pages import coreset_baselines as page
 
     assert "over the networks of 3 independent selections pooled" in page.ours_table(record)
+
+
+def test_a_cell_outside_the_papers_range_names_the_cuts_it_depends_on():
+    import json
+
+    from reprolib.pages.coreset_baselines import outside_note
+    from reprolib.presets import resolve
+    from reprolib.runner import _plain
+
+    def record(preset):
+        params = json.loads(json.dumps(_plain(resolve("coreset-baselines", preset))))
+        rows = [{"dataset": "fashion-mnist", "ipc": 50, "method": "Herding", "mean": 60.0, "std": 0.5, "n": 1},
+                {"dataset": "fashion-mnist", "ipc": 1, "method": "Random", "mean": 51.0, "std": 0.5, "n": 1}]
+        return {"artifact": "coreset-baselines", "preset": preset, "params": params, "metrics": {"rows": rows},
+                "precision": "bf16", "data_source": {"fashion-mnist": {"label": "fashion-mnist", "exact": True}}}
+
+    note = outside_note(record("small"))
+    [herding] = [line for line in note.splitlines() if line.startswith("- ")]  # Random IPC 1 is within the paper's ±
+    assert herding.startswith("- fashion-mnist IPC 50 Herding (Δ -11.9): ")
+    assert "`feature_model.train.epochs` 30 → 2" in herding and "`eval.epochs` 1000 → 150" in herding  # IPC 50's schedule
+    assert "`eval.num_eval` 5 → 1" in herding and "selections" not in herding and "precision fp32 → bf16" in herding
+    unexplained = outside_note({**record("paper"), "precision": "fp32"})
+    assert "the cuts do not explain it" in unexplained

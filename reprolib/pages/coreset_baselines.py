@@ -72,6 +72,56 @@ def spread_note(record: dict) -> str:
     return note + f". Where the paper's dataset is ours: Δ = ours − paper, {report.WITHIN}."
 
 
+# The parameters each rule's cell depends on (dotted prefixes of the record's parameters): a cut of one of
+# them can explain a cell outside the paper's ±; a cut of another cannot.
+_SCOPE = {"Random": ("eval.", "selections"), "Herding": ("eval.", "feature_model."),
+          "K-Center": ("eval.", "feature_model."), "Forgetting": ("eval.", "feature_model.", "selections")}
+
+
+def _cell_cuts(cuts: list[tuple[str, str, str]], method: str, ipc: int) -> list[str]:
+    """The differences from the paper preset that a (method, IPC) cell depends on, with the evaluation
+    schedule as it applies at that IPC (``eval.by_ipc`` folded into ``eval.*``)."""
+    schedule = {k.removeprefix(f"eval.by_ipc.{ipc}."): ours for k, _, ours in cuts if k.startswith(f"eval.by_ipc.{ipc}.")}
+    paper_of = {k: paper for k, paper, _ in cuts}
+    out = []
+    for key, paper, ours in cuts:
+        if key.startswith("eval.by_ipc.") or not key.startswith(_SCOPE.get(method, ("eval.",))):
+            continue
+        name = key.removeprefix("eval.")
+        ours = schedule.pop(name, ours) if key.startswith("eval.") else ours
+        if ours != paper:
+            out.append(f"`{key}` {paper} → {ours}")
+    out += [f"`eval.{name}` {paper_of.get(f'eval.{name}', '—')} → {ours}" for name, ours in schedule.items()]
+    return out
+
+
+def outside_note(record: dict) -> str:
+    """For every cell outside the paper's ±: the settings of this run that differ from the paper preset's
+    and that the cell depends on, or that none does (then the cuts cannot explain it)."""
+    outside = [r for r in comparison_rows(record) if r["within"] is False]
+    if not outside:
+        return ""
+    from reprolib.presets import PresetError, resolve
+    from reprolib.runner import _plain
+
+    try:
+        cuts = report.scale_rows(record.get("params", {}), _plain(resolve(record["artifact"], "paper")))
+    except (PresetError, KeyError):
+        return ""
+    lines = []
+    for r in outside:
+        mine = _cell_cuts(cuts, r["method"], r["ipc"])
+        source = record.get("data_source", {}).get(r["dataset"], {})
+        if source and not source.get("exact", True):
+            mine.append(f"data: {source.get('label', r['dataset'])} (not an exact copy)")
+        if record.get("precision", "fp32") != "fp32":
+            mine.append(f"precision fp32 → {record['precision']}")
+        why = "; ".join(mine) if mine else "no setting it depends on differs from the paper's: the cuts do not explain it"
+        lines.append(f"- {r['dataset']} IPC {r['ipc']} {r['method']} (Δ {r['delta']:+.1f}): {why}")
+    return ("**Cells outside the paper's ±**, with the settings they depend on that differ from the paper's "
+            "(paper → this run), i.e. the cuts that can explain them:\n\n" + "\n".join(lines))
+
+
 def claims(record: dict) -> list[tuple[str, bool | None, str]]:
     """The checks this page makes: (statement, holds?, evidence). None = not checkable at this preset."""
     rows = comparison_rows(record)

@@ -8,12 +8,17 @@ import pytest
 from reprolib.presets import BUILTIN_PRESETS, PresetError, resolve
 
 REUSERS = ("ddpp-table1", "iadd-table1", "gdd-skd-table1", "gdd-skd-table2")
+# Presets that leave the DC/DSA/DM rows out, as their YAML says (hours on the 2-core CPU).
+WITHOUT_CLASSIC = {("gdd-skd-table1", "small"), ("gdd-skd-table2", "small")}
 
 
 @pytest.mark.parametrize("preset", BUILTIN_PRESETS)
 @pytest.mark.parametrize("artifact", REUSERS)
 def test_reused_baselines_have_the_classic_pages_parameters(artifact, preset):
     params = resolve(artifact, preset)
+    if (artifact, preset) in WITHOUT_CLASSIC:
+        assert not params.classic_methods
+        return
     assert params.classic_methods, f"{artifact} @ {preset} reproduces no DC/DSA/DM row"
     assert params.classic == resolve("classic-distillation", preset)
 

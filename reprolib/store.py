@@ -164,6 +164,9 @@ class ArtifactStore:
                 # writer killed between the two renames leaves a valid artifact (the old or the new one).
                 sums = path.with_suffix(".sha256")
                 old = _accepted(sums) if path.exists() and sums.exists() else []
+                if len(old) > 1:  # an earlier rewrite was interrupted: keep the sum of the file that is there
+                    current = _sha256(path.read_bytes())
+                    old = [current] if current in old else []
                 atomic_write_bytes(sums, "\n".join([*old[:1], _sha256(data)]).encode())
                 atomic_write_bytes(path, data)
                 atomic_write_bytes(sums, _sha256(data).encode())

@@ -255,3 +255,31 @@ def test_many_killed_writers_share_one_store(tmp_path):
         warnings.simplefilter("error")
         for i in range(STRESS_ARTIFACTS):
             assert torch.equal(store.load("shared", {"i": i})["x"], _stress_value(i)["x"])
+
+
+def test_a_rewrite_after_an_interrupted_one_keeps_the_present_artifact_readable(store, monkeypatch):
+    """A writer killed mid-rewrite leaves two accepted sums; the next rewrite must keep accepting the
+    artifact that is actually there (not merely the first sum) until its own bytes replace it."""
+    import reprolib.store as store_module
+
+    spec = {"k": 1}
+    store.save("demo", spec, {"v": 1})
+    store.save("demo", spec, {"v": 2})
+    path = store.path("demo", spec)
+    sums = path.with_suffix(".sha256")
+    first = store_module._sha256(b"bytes of a version no longer on disk")
+    sums.write_text(f"{first}\n{sums.read_text()}")  # as a kill between the two renames leaves it
+    writes = []
+    real = store_module.atomic_write_bytes
+
+    def killed_before_the_artifact(target, data):  # the next rewrite dies after writing its new sums
+        writes.append(target)
+        if target == path:
+            raise KeyboardInterrupt
+        real(target, data)
+
+    monkeypatch.setattr(store_module, "atomic_write_bytes", killed_before_the_artifact)
+    with pytest.raises(KeyboardInterrupt):
+        store.save("demo", spec, {"v": 3})
+    monkeypatch.setattr(store_module, "atomic_write_bytes", real)
+    assert store.load("demo", spec) == {"v": 2}

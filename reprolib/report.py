@@ -118,17 +118,24 @@ def scale_rows(params: dict, paper_params: dict) -> list[tuple[str, str, str]]:
     return [(key, paper.get(key, "—"), ours.get(key, "—")) for key in keys if paper.get(key) != ours.get(key)]
 
 
+def record_cuts(record: dict) -> list[tuple[str, str, str]]:
+    """:func:`scale_rows` of a run record against its artifact's ``paper`` preset (raises PresetError
+    when that preset cannot be resolved)."""
+    from reprolib.presets import resolve
+    from reprolib.runner import _plain
+
+    return scale_rows(record.get("params", {}), _plain(resolve(record["artifact"], "paper")))
+
+
 def scale_table(record: dict) -> str:
     """The cuts a CPU-sized run made: the ``paper`` preset's setting beside the record's, line by line
     (only the parameters that differ)."""
-    from reprolib.presets import PresetError, resolve
-    from reprolib.runner import _plain
+    from reprolib.presets import PresetError
 
     try:
-        paper = _plain(resolve(record["artifact"], "paper"))
+        rows = record_cuts(record)
     except PresetError as err:
         return f"**Scale:** the paper preset cannot be compared ({err})."
-    rows = scale_rows(record.get("params", {}), paper)
     if not rows:
         return "**Scale:** the paper's setting, unchanged."
     table = markdown_table(["parameter", "paper preset", f"this run ({record['preset']})"],

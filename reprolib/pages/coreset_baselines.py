@@ -101,11 +101,10 @@ def outside_note(record: dict) -> str:
     outside = [r for r in comparison_rows(record) if r["within"] is False]
     if not outside:
         return ""
-    from reprolib.presets import PresetError, resolve
-    from reprolib.runner import _plain
+    from reprolib.presets import PresetError
 
     try:
-        cuts = report.scale_rows(record.get("params", {}), _plain(resolve(record["artifact"], "paper")))
+        cuts = report.record_cuts(record)
     except (PresetError, KeyError):
         return ""
     lines = []

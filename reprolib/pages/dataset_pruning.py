@@ -118,7 +118,9 @@ def class_spread_table(record: dict) -> str:
     rows_in = [r for r in record["metrics"]["rows"] if "kept_per_class" in r]
     if not rows_in:
         return "(This record predates the kept-per-class counts; rerun it to see them.)"
-    first = {d: n for d, n in reversed(_panels(record))}
+    first: dict[str, str] = {}  # dataset -> its first retraining network
+    for dataset, retrain in _panels(record):
+        first.setdefault(dataset, retrain)
     rows_in = [r for r in rows_in if first[r["dataset"]] == r["retrain"]]
     methods = [m for m in (*METHODS, VARIANT) if any(r["method"] == m for r in rows_in)]
     cell = {(r["dataset"], r["ratio"], r["method"]): r["kept_per_class"] for r in rows_in}

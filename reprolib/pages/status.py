@@ -39,20 +39,26 @@ def _status(record: dict | None, failure: dict | None) -> str:
     return text
 
 
+def _computed_seconds(record: dict) -> float | None:
+    """The record's computation time, or None when it was served from the cache (time not known)."""
+    seconds = record.get("wall_time_s")
+    return None if record.get("from_cache") or not isinstance(seconds, (int, float)) else float(seconds)
+
+
 def _minutes(record: dict) -> str:
-    if record.get("from_cache") or not isinstance(record.get("wall_time_s"), (int, float)):
-        return "not known (served from the cache)"
-    return f"{record['wall_time_s'] / 60:.1f} min"
+    seconds = _computed_seconds(record)
+    return "not known (served from the cache)" if seconds is None else f"{seconds / 60:.1f} min"
 
 
 def preset_totals() -> list[str]:
     """Per standard preset: how many pages have a record and how long their computations took in all
     (each record's own computation time, as its page header gives it; cache-served runs not counted)."""
+    runs = [read_records(name) for name in artifacts()]
     lines = []
     for preset in PRESET_ORDER:
-        records = [r for r in (read_records(name).get(preset) for name in artifacts()) if r is not None]
-        timed = [r["wall_time_s"] for r in records if not r.get("from_cache") and isinstance(r.get("wall_time_s"), (int, float))]
-        text = f"**{preset}**: {len(records)} of {len(artifacts())} pages have a record"
+        records = [found[preset] for found in runs if preset in found]
+        timed = [s for s in map(_computed_seconds, records) if s is not None]
+        text = f"**{preset}**: {len(records)} of {len(runs)} pages have a record"
         if timed:
             text += (f"; their computations took {sum(timed) / 60:.0f} min in all on the devices their records name "
                      f"(a prerequisite shared by several pages counts on the page that computed it)")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from reprolib import records
+
 # two small artifacts (coreset baselines; DC and DM) for the sweep tests: about 20 s on one CPU core
 TINY_SWEEP = """precision: fp32
 artifacts:
@@ -59,6 +61,7 @@ def isolated_dirs(tmp_path, monkeypatch):
     # A user preset without 'precision:' runs 'auto' (bf16 + torch.compile here); compiling every tiny
     # network would cost the suite minutes, so tests run bf16 eager unless one asks for compiling.
     monkeypatch.setenv("REPROLIB_COMPILE", "0")
+    monkeypatch.setattr(records, "_UNFILED", {})  # records a test's kernel showed but did not file stay in that test
     return tmp_path
 
 

@@ -225,6 +225,54 @@ def summary(claims: list[tuple[str, bool | None, str]], record: dict) -> str:
     return report.claims_summary(claims, record)
 
 
+# The parameters that set each point of PROCEDURE (1-based; a key also covers its sub-keys).
+POINT_PARAMETERS = {
+    "setup.gan.pool_schedule": 2, "setup.gan.pool_batches": 2, "setup.gan.pool_augment": 2,
+    "setup.gan.match_lr": 3, "setup.gan.match_d_lr": 3, "setup.gan.match_restore_adam": 3,
+    "setup.stage2_batch_per_ipc": 4, "setup.gan.selection": 5, "setup.gan.match_augment": 6,
+    "setup.gan.generator_convs": 7, "setup.gan.discriminator_slope": 8, "setup.gan.gan_images": 8,
+    "setup.gan.update_order": 8, "setup.gan.pool_resnet_layout": 8,
+}
+EFFECT_READINGS = (PAPER_READING, HONEST_READING, FIXED_READING)
+
+
+def _sets_point(key: str) -> int | None:
+    """The point of DiM's procedure that the override ``key`` changes, if any."""
+    return next((point for name, point in POINT_PARAMETERS.items() if key == name or key.startswith(name + ".")), None)
+
+
+def changed_points(run: dict) -> list[int]:
+    """The points of DiM's procedure that ``run``'s overrides change (empty for a preset's own run)."""
+    return sorted({point for key in run.get("overrides") or {} if (point := _sets_point(key))})
+
+
+def point_effects(runs: Mapping[str, dict]) -> str:
+    """Every run that changes a point of DiM's procedure (``changed_points``) beside its preset's own run,
+    cell by cell: what that point moves, with each side's std over evaluation networks. Empty: no such run."""
+    body = []
+    for run in runs.values():
+        points = changed_points(run)
+        base = runs.get(run["preset"])
+        if not points or base is None:
+            continue
+        cell = lambda r: (r["dataset"], r["method"], r["ipc"], reading_of(r))  # noqa: E731
+        reference = {cell(r): r for r in base["metrics"]["rows"] if r.get("kind") == "generative"}
+        changes = " ".join(f"`{key}={value}`" for key, value in run["overrides"].items() if _sets_point(key))
+        for row in run["metrics"]["rows"]:
+            before = reference.get(cell(row))
+            if row.get("kind") != "generative" or reading_of(row) not in EFFECT_READINGS or before is None:
+                continue
+            body.append([", ".join(map(str, points)), changes,
+                         f"{PAPER_DATASET.get(row['dataset'], row['dataset'])} {row['method']} IPC {row['ipc']}",
+                         SHORT_READINGS[reading_of(row)], fmt(before["mean"], before["std"]), fmt(row["mean"], row["std"]),
+                         f"{row['mean'] - before['mean']:+.1f}"])
+    if not body:
+        return ""
+    return markdown_table(["Point", "Changed to", "Cell", "Scored by", "DiM's procedure",
+                           "With the change", "Δ"], body)
+
+
+
 # --------------------------------------------------------------------------------------------- Table 2
 
 

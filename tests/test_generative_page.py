@@ -1,0 +1,36 @@
+"""The GDD-SKD page's table of what each point of DiM's procedure changes (runs with overrides)."""
+
+from __future__ import annotations
+
+from reprolib.pages import generative as page
+
+
+def _row(method: str, mean: float, protocol: str = "dim", checkpoint: str = "last", reading: str = "last_epoch") -> dict:
+    return {"dataset": "fashion-mnist", "method": method, "ipc": 10, "kind": "generative", "protocol": protocol,
+            "checkpoint": checkpoint, "reading": reading, "mean": mean, "std": 1.0, "n": 2}
+
+
+def _run(overrides: dict, rows: list[dict]) -> dict:
+    return {"preset": "small", "overrides": overrides, "metrics": {"rows": rows}}
+
+
+def test_a_run_that_changes_a_point_is_shown_beside_its_presets_run_cell_by_cell():
+    runs = {
+        "small": _run({}, [_row("Ours", 70.0), _row("DiM", 68.0), _row("Ours", 72.0, "fixed")]),
+        "small+aaaa": _run({"ipcs": [10], "methods": ["kd_std"], "setup.gan.pool_schedule": "persistent",
+                            "setup.gan.pool_batches": 1}, [_row("Ours", 66.5), _row("Ours", 71.0, "fixed")]),
+        "small+bbbb": _run({"ipcs": [10]}, [_row("Ours", 10.0)]),  # restricts cells only: not a point
+    }
+    assert page.changed_points(runs["small+aaaa"]) == [2]
+    assert page.changed_points(runs["small+bbbb"]) == [] == page.changed_points(runs["small"])
+    table = page.point_effects(runs)
+    lines = [line for line in table.splitlines() if "Fashion-MNIST Ours IPC 10" in line]
+    assert len(lines) == 2, table
+    assert "`setup.gan.pool_schedule=persistent` `setup.gan.pool_batches=1`" in lines[0]
+    assert "ipcs" not in table and "10.0" not in table
+    assert lines[0].rstrip(" |").endswith("-3.5") and lines[1].rstrip(" |").endswith("-1.0")
+
+
+def test_no_point_run_means_no_table_and_nested_keys_name_their_point():
+    assert page.point_effects({"small": _run({}, [_row("Ours", 70.0)])}) == ""
+    assert page.changed_points(_run({"setup.gan.selection.every": 5}, [])) == [5]

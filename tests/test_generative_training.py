@@ -95,6 +95,24 @@ def test_the_trainer_renews_the_pool_model_at_each_epoch(digits, tmp_path):
     assert (members == members[:, :1]).all()  # one pool model per epoch
 
 
+def test_capped_epochs_shorten_the_stage_and_still_draw_from_the_whole_split(digits, tmp_path):
+    """``epoch_steps``: each epoch stops after that many batches (a fresh pool model per such epoch), and
+    the next epoch's batches come from a new permutation of every training image, not a fixed subset."""
+    config = replace(TINY, epoch_steps=1, match_epochs=4, pool=(PoolMember("convnet", SMALL_NET), PoolMember("convnet", {"depth": 1, "width": 4})))
+    assert steps_per_epoch(len(digits.train_y), config.batch_size, config.epoch_steps) == 1
+    assert steps_per_epoch(len(digits.train_y), config.batch_size, 1000) == steps_per_epoch(len(digits.train_y), config.batch_size)
+    trainer = _Trainer(digits, config, 0, CPU, stage_settings(config), None)
+    seen = set()
+    for step in range(12):
+        trainer.step(step)
+        seen |= set(trainer.order[: config.batch_size].tolist())
+    assert len(trainer.history["d_loss"]) == 12 and len(seen) > config.batch_size * 2
+    run = train_matching(digits, config, "kd_std", 1.0, 2.0, 0, ArtifactStore(tmp_path), CPU)
+    assert len(run.history["match"]) == config.match_epochs  # one step per epoch, a pool model each
+    with pytest.raises(ValueError, match="epoch_steps"):
+        replace(TINY, epoch_steps=-1).validate()
+
+
 def test_selection_scores_every_few_epochs_and_keeps_the_best(digits, tmp_path):
     selection = Selection(every=1, ipc=2, eval=EvalProtocol(arch="convnet", arch_options=SMALL_NET, num_eval=1, epochs=2),
                           dim_eval=DiMEval(test_every=1))

@@ -89,3 +89,4 @@ def test_small_tables_train_the_coreset_pages_feature_model():
     full-data training per dataset, not two)."""
     coreset = resolve("coreset-baselines", "small").feature_model
     assert resolve("ddpp-table1", "small").feature_model == resolve("iadd-table1", "small").feature_model == coreset
+    assert resolve("gdd-skd-table1", "small").feature_model == coreset

@@ -6,6 +6,8 @@ The procedure is DiM's released code (``gen_condense.py``, ``pool_match.py``), e
 * **Epochs** are passes over a fresh permutation of the training set in batches of ``batch_size``
   (stage 1, DiM 128) or ``match_batch_size`` (stage 2; DiM's one ``--batch-size`` also sets the
   evaluation batch, so GDD-SKD's batch 32/64/128 are three stage-2 runs), the last partial batch dropped.
+  ``epoch_steps`` (0 in DiM) ends each epoch after at most that many batches, so CPU-sized presets
+  shorten the stages without cutting the data: every epoch still draws from the whole split.
 * **Images** — the discriminator sees ``gan_images``: ``signed`` = [−1, 1] (DiM: real images normalised
   by 0.5/0.5, the generator's tanh output as is) or ``normalised`` (the dataset's mean/std). Every
   classifier (pool, evaluation) sees dataset-normalised images.
@@ -90,6 +92,7 @@ class GANConfig:
     betas: tuple[float, ...] = (0.0, 0.9)
     batch_size: int = 128
     gp_weight: float = 10.0
+    epoch_steps: int = 0  # batches per epoch at most (0: a whole pass, DiM); shortens every epoch-counted schedule
     cgan_epochs: int = 150
     match_epochs: int = 100
     match_lr: float = 5e-6
@@ -112,8 +115,8 @@ class GANConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"gan.{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.cgan_epochs < 0 or self.match_epochs < 0 or self.pool_batches < 0:
-            raise ValueError("gan.cgan_epochs, gan.match_epochs and gan.pool_batches must be ≥ 0")
+        if min(self.cgan_epochs, self.match_epochs, self.pool_batches, self.epoch_steps) < 0:
+            raise ValueError("gan.cgan_epochs, gan.match_epochs, gan.pool_batches and gan.epoch_steps must be ≥ 0")
         if min(self.lr, self.match_lr, self.match_d_lr, self.pool_lr) <= 0 or self.gp_weight < 0:
             raise ValueError("gan.lr, gan.match_lr, gan.match_d_lr, gan.pool_lr must be > 0 and gan.gp_weight ≥ 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
@@ -132,9 +135,11 @@ class GANConfig:
         self.selection.validate()
 
 
-def steps_per_epoch(num_train: int, batch_size: int) -> int:
-    """DiM's loader drops the last partial batch (at least one step when the set is smaller than a batch)."""
-    return max(1, num_train // batch_size)
+def steps_per_epoch(num_train: int, batch_size: int, epoch_steps: int = 0) -> int:
+    """DiM's loader drops the last partial batch (at least one step when the set is smaller than a batch);
+    ``epoch_steps`` > 0 caps it (see :class:`GANConfig`)."""
+    whole = max(1, num_train // batch_size)
+    return min(whole, epoch_steps) if epoch_steps else whole
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,7 @@ class _Trainer:
         self.match_augment = ChainedAugment(config.match_augment)
         self.pool_augment = ChainedAugment(config.pool_augment)
         self.random = make_generator(seed)
-        self.per_epoch = steps_per_epoch(len(data.train_y), stage.batch_size)
+        self.per_epoch = steps_per_epoch(len(data.train_y), stage.batch_size, config.epoch_steps)
         self.order = torch.zeros(0, dtype=torch.long)
         self.best: dict | None = None
         self.best_score = float("-inf")

@@ -246,6 +246,11 @@ def changed_points(run: dict) -> list[int]:
     return sorted({point for key in run.get("overrides") or {} if (point := _sets_point(key))})
 
 
+def _cell_key(row: dict) -> tuple:
+    """What makes two rows the same cell of Table 1: dataset, method, IPC and how the number was read."""
+    return row["dataset"], row["method"], row["ipc"], reading_of(row)
+
+
 def point_effects(runs: Mapping[str, dict]) -> str:
     """Every run that changes a point of DiM's procedure (``changed_points``) beside its preset's own run,
     cell by cell: what that point moves, with each side's std over evaluation networks. Empty: no such run."""
@@ -255,11 +260,10 @@ def point_effects(runs: Mapping[str, dict]) -> str:
         base = runs.get(run["preset"])
         if not points or base is None:
             continue
-        cell = lambda r: (r["dataset"], r["method"], r["ipc"], reading_of(r))  # noqa: E731
-        reference = {cell(r): r for r in base["metrics"]["rows"] if r.get("kind") == "generative"}
+        reference = {_cell_key(r): r for r in base["metrics"]["rows"] if r.get("kind") == "generative"}
         changes = " ".join(f"`{key}={value}`" for key, value in run["overrides"].items() if _sets_point(key))
         for row in run["metrics"]["rows"]:
-            before = reference.get(cell(row))
+            before = reference.get(_cell_key(row))
             if row.get("kind") != "generative" or reading_of(row) not in EFFECT_READINGS or before is None:
                 continue
             body.append([", ".join(map(str, points)), changes,
@@ -270,7 +274,6 @@ def point_effects(runs: Mapping[str, dict]) -> str:
         return ""
     return markdown_table(["Point", "Changed to", "Cell", "Scored by", "DiM's procedure",
                            "With the change", "Δ"], body)
-
 
 
 # --------------------------------------------------------------------------------------------- Table 2

@@ -34,3 +34,14 @@ def test_a_run_that_changes_a_point_is_shown_beside_its_presets_run_cell_by_cell
 def test_no_point_run_means_no_table_and_nested_keys_name_their_point():
     assert page.point_effects({"small": _run({}, [_row("Ours", 70.0)])}) == ""
     assert page.changed_points(_run({"setup.gan.selection.every": 5}, [])) == [5]
+
+
+def test_the_ranking_claim_gives_each_gap_with_the_networks_spread():
+    ranked = {"Ours": 70.0, "Ours (No Stand.)": 69.5, "DiM": 69.8, "CGAN": 60.0}  # No Stand. below DiM
+    rows = [_row(m, v, "dim", "selected", "best_check") for m, v in ranked.items()]
+    statement, holds, detail = page.claims_table1({"metrics": {"rows": rows}})[0]
+    assert statement.startswith("Ours > Ours (No Stand.) > DiM > CGAN") and holds is False
+    assert "whole chain in 0 of 1" in detail
+    assert "Ours (No Stand.) > DiM in 0/1, by -0.3 to -0.3 points (std over networks up to 1.0)" in detail
+    rows[1]["mean"] = 69.9
+    assert page.claims_table1({"metrics": {"rows": rows}})[0][1] is True

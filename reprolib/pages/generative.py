@@ -181,13 +181,21 @@ def _means(rows: Iterable[dict], key: tuple[str, ...]) -> dict[tuple, float]:
 def _order_claim(rows: list[dict], setting: tuple[str, ...], what: str) -> tuple[str, bool | None, str]:
     """Whether Ours > Ours (No Stand.) > DiM > CGAN holds in every setting where all four ran."""
     by = _means(rows, (*setting, "method"))
+    spread = {tuple(r[k] for k in (*setting, "method")): r["std"] or 0.0 for r in rows}
     settings = sorted({k[:-1] for k in by if all((*k[:-1], m) in by for m in ORDER_CLAIM)}, key=str)
     statement = f"Ours > Ours (No Stand.) > DiM > CGAN ({what})"
     if not settings:
         return statement, None, "not all four generative rows ran"
     pairs = list(zip(ORDER_CLAIM, ORDER_CLAIM[1:]))
     chain = sum(all(by[(*s, a)] > by[(*s, b)] for a, b in pairs) for s in settings)
-    detail = "; ".join(f"{a} > {b} in {sum(by[(*s, a)] > by[(*s, b)] for s in settings)}/{len(settings)}" for a, b in pairs)
+
+    def pair_text(a: str, b: str) -> str:
+        gaps = [by[(*s, a)] - by[(*s, b)] for s in settings]
+        noise = max(max(spread[(*s, a)], spread[(*s, b)]) for s in settings)
+        return (f"{a} > {b} in {sum(g > 0 for g in gaps)}/{len(settings)}, by {min(gaps):+.1f} to {max(gaps):+.1f} "
+                f"points (std over networks up to {noise:.1f})")
+
+    detail = "; ".join(pair_text(a, b) for a, b in pairs)
     return statement, chain == len(settings), f"whole chain in {chain} of {len(settings)} settings ({detail})"
 
 

@@ -138,6 +138,7 @@ def class_balance_note(record: dict) -> str:
 def ratio_claims(record: dict) -> list[tuple[str, bool | None, str]]:
     rows = [r for r in record["metrics"]["rows"] if r["method"] != VARIANT]
     cell = {(r["dataset"], r["retrain"], r["ratio"], r["method"]): r["mean"] for r in rows}
+    noise = f" (std over retraining seeds up to {max(r['std'] or 0.0 for r in rows):.2f})" if rows else ""
     methods = {r["method"] for r in rows}
     if "Ours" not in methods or len(methods) < 2:
         return [("Ours surpasses the baselines", None, "ours or the baselines were not run")]
@@ -150,14 +151,15 @@ def ratio_claims(record: dict) -> list[tuple[str, bool | None, str]]:
     margins = [cell[(*s, "Ours")] - max(cell[(*s, m)] for m in others) for s in highest]
     out.append(("Ours is the best method at the highest pruning ratio (the paper: the gap grows with the ratio)",
                 len(wins) == len(highest),
-                f"{len(wins)} of {len(highest)} panels; margin over the best baseline {', '.join(f'{m:+.2f}' for m in margins)} points"))
+                f"{len(wins)} of {len(highest)} panels; margin over the best baseline {', '.join(f'{m:+.2f}' for m in margins)} points"
+                + noise))
     every = [s for s in settings if beats(s)]
     out.append(("Ours surpasses every baseline at every ratio (the paper: 'consistently surpasses')",
                 len(every) == len(settings), f"{len(every)} of {len(settings)} (dataset, network, ratio) settings"))
     if "Random" in methods:
         vs_random = [cell[(*s, "Ours")] - cell[(*s, "Random")] for s in settings]
         out.append(("Ours is not worse than Random at any ratio", min(vs_random) >= 0,
-                     f"ours − random from {min(vs_random):+.2f} to {max(vs_random):+.2f} points"))
+                     f"ours − random from {min(vs_random):+.2f} to {max(vs_random):+.2f} points" + noise))
     annealing = record["metrics"].get("annealing", [])
     if annealing:
         mine = [a for a in annealing if a.get("method", "Ours") == "Ours"]

@@ -178,6 +178,11 @@ def _means(rows: Iterable[dict], key: tuple[str, ...]) -> dict[tuple, float]:
     return {tuple(r[k] for k in key): r["mean"] for r in rows}
 
 
+def _gaps_text(gaps: list[float], noise: float) -> str:
+    """The range of a claim's differences with the evaluation noise beside it."""
+    return f"by {min(gaps):+.1f} to {max(gaps):+.1f} points (std over networks up to {noise:.1f})"
+
+
 def _order_claim(rows: list[dict], setting: tuple[str, ...], what: str) -> tuple[str, bool | None, str]:
     """Whether Ours > Ours (No Stand.) > DiM > CGAN holds in every setting where all four ran."""
     by = _means(rows, (*setting, "method"))
@@ -192,8 +197,7 @@ def _order_claim(rows: list[dict], setting: tuple[str, ...], what: str) -> tuple
     def pair_text(a: str, b: str) -> str:
         gaps = [by[(*s, a)] - by[(*s, b)] for s in settings]
         noise = max(max(spread[(*s, a)], spread[(*s, b)]) for s in settings)
-        return (f"{a} > {b} in {sum(g > 0 for g in gaps)}/{len(settings)}, by {min(gaps):+.1f} to {max(gaps):+.1f} "
-                f"points (std over networks up to {noise:.1f})")
+        return f"{a} > {b} in {sum(g > 0 for g in gaps)}/{len(settings)}, {_gaps_text(gaps, noise)}"
 
     detail = "; ".join(pair_text(a, b) for a, b in pairs)
     return statement, chain == len(settings), f"whole chain in {chain} of {len(settings)} settings ({detail})"
@@ -334,6 +338,7 @@ def claims_table2(record: dict) -> list[tuple[str, bool | None, str]]:
     for reading, name in SHORT_READINGS.items():
         rows = [r for r in record["metrics"]["rows"] if reading_of(r) == reading]
         by = {(r["method"], arch_label(r)): r["mean"] for r in rows}
+        spread = {(r["method"], arch_label(r)): r["std"] or 0.0 for r in rows}
         archs = list(dict.fromkeys(arch_label(r) for r in rows))
         for better, worse, statement in (("Ours", "Ours (No Stand.)", "Standardisation helps on every architecture"),
                                          ("Ours", "DiM", "Ours beats DiM on every architecture")):
@@ -343,8 +348,10 @@ def claims_table2(record: dict) -> list[tuple[str, bool | None, str]]:
                 out.append((statement, None, f"{better} or {worse} did not run"))
                 continue
             wins = [a for a in both if by[(better, a)] > by[(worse, a)]]
-            out.append((statement, len(wins) == len(both),
-                        f"{len(wins)} of {len(both)} architectures" + (f" (not on {', '.join(a for a in both if a not in wins)})" if len(wins) < len(both) else "")))
+            gaps = _gaps_text([by[(better, a)] - by[(worse, a)] for a in both],
+                              max(max(spread[(better, a)], spread[(worse, a)]) for a in both))
+            missed = f" (not on {', '.join(a for a in both if a not in wins)})" if len(wins) < len(both) else ""
+            out.append((statement, len(wins) == len(both), f"{len(wins)} of {len(both)} architectures{missed}, {gaps}"))
     return out
 
 

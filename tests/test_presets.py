@@ -146,6 +146,7 @@ def test_a_preset_file_it_does_not_understand_fails_before_computing(tmp_path, c
     ("feature_model.arch_options.width=big", "feature_model.arch_options: option 'width' of network 'convnet' takes an? int"),
     ("eval.arch_options.depth=2.5", "option 'depth' of network 'convnet' takes an? int"),
     ("eval.dsa_strategy=color_blur", "eval.dsa_strategy: unknown DSA group"),
+    ("eval.lr=fast", "eval.lr: expected float, got 'fast' \\(str\\)"),
 ])
 def test_bad_numbers_and_nested_options_are_named_before_computing(capsys, tmp_path, override, message):
     from reprolib.cli import main
@@ -169,3 +170,9 @@ def test_nested_options_are_checked_in_every_table(artifact, overrides, message)
     """Teachers, matching, evaluation and pruning models: each once passed and failed only mid-run."""
     with pytest.raises(PresetError, match=message):
         resolve(artifact, "smoke", overrides)
+
+
+def test_exponents_without_a_dot_are_numbers():
+    """PyYAML reads 1e-4 as a string (YAML 1.1); `-p setup.gan.match_d_lr=1e-4` once failed as 'expected float'."""
+    params = resolve("gdd-skd-table1", "smoke", dict([parse_override("setup.gan.match_d_lr=1e-4")]))
+    assert params.setup.gan.match_d_lr == 1e-4

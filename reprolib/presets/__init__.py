@@ -239,6 +239,12 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return dict(value)
     if hint is Any:
         return value
+    if hint is float and isinstance(value, str):
+        # YAML 1.1 (PyYAML) reads 1e-4 (no dot) as a string; any spelling float() accepts is the number meant.
+        try:
+            value = float(value)
+        except ValueError:
+            raise PresetError(f"{where}: expected float, got {value!r} (str)") from None
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise PresetError(f"{where}: {value!r} is not a finite number")

@@ -55,3 +55,11 @@ def test_the_cross_architecture_claims_give_each_gap_with_the_networks_spread():
     assert claims["Standardisation helps on every architecture (fixed set, last checkpoint)"] == (
         False, "1 of 2 architectures (not on ConvNet3), by -0.5 to +1.0 points (std over networks up to 1.0)")
     assert claims["Ours beats DiM on every architecture (fixed set, last checkpoint)"][0] is True
+
+
+def test_point_runs_are_listed_in_the_order_of_the_points():
+    runs = {"small": _run({}, [_row("Ours", 70.0)]),
+            "small+0000": _run({"setup.gan.generator_convs": [1, 1]}, [_row("Ours", 67.0)]),
+            "small+ffff": _run({"setup.gan.pool_batches": 1}, [_row("Ours", 69.0)])}
+    points = [line.split("|")[1].strip() for line in page.point_effects(runs).splitlines()[2:]]
+    assert points == ["2", "7"]

@@ -278,12 +278,13 @@ def point_effects(runs: Mapping[str, dict]) -> str:
             before = reference.get(_cell_key(row))
             if row.get("kind") != "generative" or reading_of(row) not in EFFECT_READINGS or before is None:
                 continue
-            body.append([", ".join(map(str, points)), changes,
+            body.append([points, changes,
                          f"{PAPER_DATASET.get(row['dataset'], row['dataset'])} {row['method']} IPC {row['ipc']}",
                          SHORT_READINGS[reading_of(row)], fmt(before["mean"], before["std"]), fmt(row["mean"], row["std"]),
                          f"{row['mean'] - before['mean']:+.1f}"])
     if not body:
         return ""
+    body = [[", ".join(map(str, points)), *rest] for points, *rest in sorted(body, key=lambda row: row[0])]
     return markdown_table(["Point", "Changed to", "Cell", "Scored by", "DiM's procedure",
                            "With the change", "Δ"], body)
 

@@ -56,3 +56,19 @@ def test_chained_augmentation_applies_every_group_in_turn():
     real, fake = ChainedAugment("color_crop_cutout").siamese(x, x.clone(), generator=make_generator(2))
     torch.testing.assert_close(real, fake)  # one draw for both batches
     assert (real == 0).flatten(1).any(1).all()  # cutout zeroed a square in every image
+
+
+def test_the_tables_coreset_rows_draw_random_selections_as_the_coreset_page_does(digits):
+    """GDD-SKD Table 1's Random row once scored a single draw while the coreset page pooled several."""
+    from reprolib.experiments import generative as experiment
+    from reprolib.experiments.context import RunContext
+
+    tiny = EvalProtocol(arch="convnet", arch_options={"depth": 1, "width": 8}, num_eval=2, epochs=2)
+    params = lambda n: experiment.Table1Params(datasets=("digits",), ipcs=(1,), batch_sizes=(32,),  # noqa: E731
+                                               coreset_methods=("random",), selections=n, eval=tiny)
+    one, = experiment._coreset_rows(params(1), digits, RunContext())
+    three, = experiment._coreset_rows(params(3), digits, RunContext())
+    assert (one["selections"], one["n"]) == (1, 2) and (three["selections"], three["n"]) == (3, 6)
+    assert three["accuracies"][:2] == one["accuracies"]  # the first draw is the single-draw row
+    with pytest.raises(ValueError, match="selections"):
+        params(0).validate()

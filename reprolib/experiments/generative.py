@@ -192,6 +192,7 @@ class Table1Params:
     batch_sizes: tuple[int, ...] = (32, 64, 128)  # batch size for each IPC (paper §3.2): evaluation and stage 2
     methods: tuple[str, ...] = GENERATIVE_METHODS
     coreset_methods: tuple[str, ...] = CORESET_METHODS
+    selections: int = 1  # draws of each randomised coreset selection (Random; Forgetting's ties), as on the coreset page
     classic_methods: tuple[str, ...] = ()  # DC/DSA/DM, learned as on the classic-distillation page
     classic: classic.ClassicParams = classic.ClassicParams()
     scoring: Scoring = Scoring()
@@ -210,6 +211,8 @@ class Table1Params:
         unknown = sorted(set(self.coreset_methods) - set(CORESET_METHODS))
         if unknown:
             raise ValueError(f"unknown coreset method(s) {unknown}; choose from {', '.join(CORESET_METHODS)}")
+        if self.selections < 1:
+            raise ValueError(f"selections must be ≥ 1, got {self.selections}")
         classic.check_reuse(self.classic_methods, self.classic, self.ipcs)
         if self.feature_model.arch.lower() not in NETWORK_NAMES:
             raise ValueError(f"unknown feature-model network {self.feature_model.arch!r}; choose one of {', '.join(NETWORK_NAMES)}")
@@ -227,10 +230,10 @@ def _coreset_rows(params: Table1Params, data: Dataset, ctx: RunContext) -> list[
     rows = []
     for method in params.coreset_methods:
         for ipc, batch in zip(params.ipcs, params.batch_sizes):
-            indices = coreset.select(method, data, ipc, features, forgetting, params.setup.seed)
-            result = coreset.evaluate_coreset(indices, data, replace(params.eval, batch_size=batch), params.setup.seed, ctx)
+            result, draws = coreset.coreset_result(method, data, ipc, features, forgetting, replace(params.eval, batch_size=batch),
+                                                   params.setup.seed, ctx, params.selections)
             rows.append({"dataset": data.name, "method": DISPLAY_NAMES[method], "ipc": ipc, "kind": "coreset",
-                         "protocol": "fixed", **result.as_dict()})
+                         "protocol": "fixed", **result.as_dict(), "selections": draws})
     return rows
 
 

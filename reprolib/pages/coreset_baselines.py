@@ -61,15 +61,19 @@ def ours_table(record: dict) -> str:
 
 
 def spread_note(record: dict) -> str:
+    """What each ± is taken over, and what Δ is."""
+    return f"{spread_text(record['metrics']['rows'])}. Where the paper's dataset is ours: Δ = ours − paper, {report.WITHIN}."
+
+
+def spread_text(rows: list[dict]) -> str:
     """What each ± is taken over: the evaluation networks, and for randomised selections the draws too."""
-    rows = record["metrics"]["rows"]
     pooled = sorted({r["method"] for r in rows if r.get("selections", 1) > 1})
     note = "± is the std over the evaluation networks"
     if pooled:
         counts = sorted({r["selections"] for r in rows if r["method"] in pooled})
         note += (f"; for {', '.join(pooled)} (selections drawn at random) over the networks of "
                  f"{' / '.join(map(str, counts))} independent selections pooled")
-    return note + f". Where the paper's dataset is ours: Δ = ours − paper, {report.WITHIN}."
+    return note
 
 
 # The parameters each rule's cell depends on (dotted prefixes of the record's parameters): a cut of one of

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from reprolib import paper_values, report
 from reprolib.image_grid import decode_grid
+from reprolib.pages import coreset_baselines as coreset_page
 from reprolib.report import PAPER_DATASET, fmt, markdown_table
 
 PAPER = "gdd_skd"
@@ -171,7 +172,10 @@ def ours_table1(record: dict, extra: Iterable[dict] = ()) -> str:
     cited = [m for m in order if m not in {r["method"] for r in rows}]
     borrowed = {r["method"]: r["kind"] for r in extra}
     taken = "".join(f" {m}: {k} (its own run at this preset and protocol)." for m, k in borrowed.items())
-    return "\n\n".join(parts) + f"\n\n{TEST_SELECTION_NOTE}{taken} Cited only (see the published table): {', '.join(cited) or 'none'}."
+    coresets = [r for r in rows if r.get("kind") == "coreset"]
+    spread = f" Coreset rows: {coreset_page.spread_text(coresets)}." if coresets else ""
+    return ("\n\n".join(parts) + f"\n\n{TEST_SELECTION_NOTE}{taken}{spread} "
+            f"Cited only (see the published table): {', '.join(cited) or 'none'}.")
 
 
 def _means(rows: Iterable[dict], key: tuple[str, ...]) -> dict[tuple, float]:

@@ -66,6 +66,8 @@ def time_text(record: dict) -> str:
         return f"{seconds} s, served from the cache (computation time not known)"
     if record.get("rerun_s") is not None:
         return f"computed in {seconds} s ({str(record.get('computed_on', '?'))[:10]}; this rerun {record['rerun_s']} s from the cache)"
+    if record.get("partly_cached"):
+        return f"computed in {seconds} s, with parts served from the cache (their earlier computation not counted)"
     return f"computed in {seconds} s"
 
 

@@ -64,7 +64,7 @@ def run_artifact(
     ctx = context or RunContext(device=resolve_device(device))
     numerics = precision.resolve(split_precision(preset, overrides)[1], ctx.device)
     seed_all(getattr(params, "seed", 0))
-    start, stored_before = time.perf_counter(), ctx.store.writes
+    start, stored_before, reused_before = time.perf_counter(), ctx.store.writes, ctx.store.reused
     with precision.use(numerics):
         outcome = artifact.run(params, ctx)
     elapsed = round(time.perf_counter() - start, 2)
@@ -84,7 +84,8 @@ def run_artifact(
         **provenance(device_description(ctx.device)),
         **numerics.describe(),
     }
-    record.update(_computation_time(record, computed=ctx.store.writes > stored_before))
+    record.update(_computation_time(record, computed=ctx.store.writes > stored_before,
+                                    reused=ctx.store.reused > reused_before))
     if not write:
         return record
     if in_unpointed_kernel():
@@ -96,14 +97,15 @@ def run_artifact(
     return record
 
 
-def _computation_time(record: dict[str, Any], computed: bool) -> dict[str, Any]:
-    """What the header's time means. A run that computed (stored an artifact) states its own wall time.
+def _computation_time(record: dict[str, Any], computed: bool, reused: bool = False) -> dict[str, Any]:
+    """What the header's time means. A run that computed (stored an artifact) states its own wall time,
+    marked ``partly_cached`` when it also loaded artifacts an earlier process stored (their time is not in it).
     A run served from the cache keeps the filed record's computation time when it reproduced that record
     (same parameters and device; the same metrics, or more of them) and gives its own as ``rerun_s``;
     with no such record its time is marked ``from_cache``. Counting this process's stores, not files'
     times, keeps other jobs writing to a shared store from making a cached rerun look computed."""
     if computed:
-        return {}
+        return {"partly_cached": True} if reused else {}
     try:
         filed = read_record(record["artifact"], record["run"])
     except ValueError:

@@ -127,6 +127,8 @@ class ArtifactStore:
 
     root: Path
     writes: int = field(default=0, init=False, compare=False)  # artifacts this process stored: did a run compute?
+    reused: int = field(default=0, init=False, compare=False)  # loads of artifacts it did not store: partly cached?
+    _stored: set = field(default_factory=set, init=False, compare=False, repr=False)
 
     @classmethod
     def default(cls) -> "ArtifactStore":
@@ -149,7 +151,10 @@ class ArtifactStore:
                 payload, problem = _read(path, map_location)
                 if problem is not None:
                     self._discard(path, problem)
-        return None if payload is None else payload["tensors"]
+        if payload is None:
+            return None
+        self.reused += path not in self._stored
+        return payload["tensors"]
 
     def save(self, kind: str, spec: Mapping[str, Any], tensors: Tensors) -> Path:
         """Store ``tensors`` (a dict of tensors, numbers, strings, lists) atomically, with its checksum."""
@@ -172,6 +177,7 @@ class ArtifactStore:
                 atomic_write_bytes(sums, _sha256(data).encode())
                 atomic_write_bytes(path.with_suffix(".json"), canonical_json(payload["spec"]).encode())
             self.writes += 1
+            self._stored.add(path)
         except OSError as err:
             raise OSError(f"{write_failure(f'artifact {kind}', path, err, 'REPROLIB_CACHE')}; "
                           f"earlier artifacts are untouched") from err

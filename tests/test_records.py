@@ -99,6 +99,21 @@ def test_a_cached_rerun_keeps_the_computation_time(isolated_dirs):
     assert run_artifact("coreset-baselines", "smoke", tiny, device="cpu")["from_cache"] is True
 
 
+def test_a_run_that_computes_on_top_of_cached_parts_says_so(isolated_dirs):
+    """A page recomputed after a parameter change once showed minutes for an hour's work (its GANs came
+    from the cache): such a run is marked ``partly_cached`` and its header says the cached parts are not counted."""
+    from reprolib.pages.status import _minutes
+    from reprolib.report import time_text
+    from reprolib.runner import run_artifact
+
+    tiny = {"ipcs": [1], "methods": ["herding"], "feature_model.train.epochs": 1, "eval.num_eval": 1, "eval.epochs": 2}
+    first = run_artifact("coreset-baselines", "smoke", tiny, device="cpu")
+    assert "partly_cached" not in first and "from_cache" not in first
+    more = run_artifact("coreset-baselines", "smoke", {**tiny, "eval.epochs": 3}, device="cpu")  # same feature model
+    assert more["partly_cached"] is True and "from_cache" not in more
+    assert "with parts served from the cache" in time_text(more) and _minutes(more).endswith("+ parts from the cache")
+
+
 def test_another_job_writing_to_the_shared_store_does_not_make_a_cached_rerun_look_computed(isolated_dirs, monkeypatch):
     import dataclasses
 

@@ -47,7 +47,9 @@ def _computed_seconds(record: dict) -> float | None:
 
 def _minutes(record: dict) -> str:
     seconds = _computed_seconds(record)
-    return "not known (served from the cache)" if seconds is None else f"{seconds / 60:.1f} min"
+    if seconds is None:
+        return "not known (served from the cache)"
+    return f"{seconds / 60:.1f} min" + (" + parts from the cache" if record.get("partly_cached") else "")
 
 
 def preset_totals() -> list[str]:

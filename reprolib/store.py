@@ -128,7 +128,7 @@ class ArtifactStore:
     root: Path
     writes: int = field(default=0, init=False, compare=False)  # artifacts this process stored: did a run compute?
     reused: int = field(default=0, init=False, compare=False)  # loads of artifacts it did not store: partly cached?
-    _stored: set = field(default_factory=set, init=False, compare=False, repr=False)
+    _stored: set[Path] = field(default_factory=set, init=False, compare=False, repr=False)
 
     @classmethod
     def default(cls) -> "ArtifactStore":

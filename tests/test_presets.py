@@ -176,3 +176,4 @@ def test_exponents_without_a_dot_are_numbers():
     """PyYAML reads 1e-4 as a string (YAML 1.1); `-p setup.gan.match_d_lr=1e-4` once failed as 'expected float'."""
     params = resolve("gdd-skd-table1", "smoke", dict([parse_override("setup.gan.match_d_lr=1e-4")]))
     assert params.setup.gan.match_d_lr == 1e-4
+    assert parse_override("eval.by_ipc={10: {lr: 1e-4}}")[1] == {10: {"lr": 1e-4}}  # untyped places too

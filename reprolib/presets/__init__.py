@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -83,10 +84,19 @@ def _read_preset_file(path: Path) -> dict[str, Any]:
     return listed
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading an exponent without a dot (``1e-4``) as the float YAML 1.2 makes it, not
+    as a string (YAML 1.1): in preset files and ``-p`` values alike, whatever type the parameter has."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
+                              list("-+.0123456789"))
+
+
 def _preset_file_data(path: Path) -> dict[str, Any]:
     """A preset file's top-level mapping: ``artifacts:`` (required), ``precision:`` and ``x-`` anchors."""
     try:
-        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+        data = yaml.load(path.read_bytes().decode("utf-8"), Loader=_Loader)
     except UnicodeDecodeError as err:
         raise PresetError(f"preset file {path} is not UTF-8 text (byte {err.object[err.start]:#x} at offset "
                           f"{err.start}): save it as UTF-8") from None
@@ -177,7 +187,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise PresetError(f"bad parameter {text!r}: write key=value, e.g. -p ipcs=[1,10] or -p eval.epochs=50")
     try:
-        return key.strip(), yaml.safe_load(raw)
+        return key.strip(), yaml.load(raw, Loader=_Loader)
     except yaml.YAMLError as err:
         raise PresetError(f"bad value in {text!r}: {err}") from err
 
@@ -239,12 +249,6 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return dict(value)
     if hint is Any:
         return value
-    if hint is float and isinstance(value, str):
-        # YAML 1.1 (PyYAML) reads 1e-4 (no dot) as a string; any spelling float() accepts is the number meant.
-        try:
-            value = float(value)
-        except ValueError:
-            raise PresetError(f"{where}: expected float, got {value!r} (str)") from None
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise PresetError(f"{where}: {value!r} is not a finite number")

@@ -182,15 +182,18 @@ def _means(rows: Iterable[dict], key: tuple[str, ...]) -> dict[tuple, float]:
     return {tuple(r[k] for k in key): r["mean"] for r in rows}
 
 
-def _gaps_text(gaps: list[float], noise: float) -> str:
-    """The range of a claim's differences with the evaluation noise beside it."""
+def _gaps_text(pairs: list[tuple[dict, dict]]) -> str:
+    """The range of the differences better − worse over (better row, worse row) pairs, with the largest std
+    over networks of either side beside it: the evaluation noise a claim's differences are read against."""
+    gaps = [better["mean"] - worse["mean"] for better, worse in pairs]
+    noise = max(r["std"] or 0.0 for pair in pairs for r in pair)
     return f"by {min(gaps):+.1f} to {max(gaps):+.1f} points (std over networks up to {noise:.1f})"
 
 
 def _order_claim(rows: list[dict], setting: tuple[str, ...], what: str) -> tuple[str, bool | None, str]:
     """Whether Ours > Ours (No Stand.) > DiM > CGAN holds in every setting where all four ran."""
-    by = _means(rows, (*setting, "method"))
-    spread = {tuple(r[k] for k in (*setting, "method")): r["std"] or 0.0 for r in rows}
+    cells = {tuple(r[k] for k in (*setting, "method")): r for r in rows}
+    by = {k: r["mean"] for k, r in cells.items()}
     settings = sorted({k[:-1] for k in by if all((*k[:-1], m) in by for m in ORDER_CLAIM)}, key=str)
     statement = f"Ours > Ours (No Stand.) > DiM > CGAN ({what})"
     if not settings:
@@ -198,12 +201,8 @@ def _order_claim(rows: list[dict], setting: tuple[str, ...], what: str) -> tuple
     pairs = list(zip(ORDER_CLAIM, ORDER_CLAIM[1:]))
     chain = sum(all(by[(*s, a)] > by[(*s, b)] for a, b in pairs) for s in settings)
 
-    def pair_text(a: str, b: str) -> str:
-        gaps = [by[(*s, a)] - by[(*s, b)] for s in settings]
-        noise = max(max(spread[(*s, a)], spread[(*s, b)]) for s in settings)
-        return f"{a} > {b} in {sum(g > 0 for g in gaps)}/{len(settings)}, {_gaps_text(gaps, noise)}"
-
-    detail = "; ".join(pair_text(a, b) for a, b in pairs)
+    detail = "; ".join(f"{a} > {b} in {sum(by[(*s, a)] > by[(*s, b)] for s in settings)}/{len(settings)}, "
+                       f"{_gaps_text([(cells[(*s, a)], cells[(*s, b)]) for s in settings])}" for a, b in pairs)
     return statement, chain == len(settings), f"whole chain in {chain} of {len(settings)} settings ({detail})"
 
 
@@ -271,7 +270,7 @@ def point_effects(runs: Mapping[str, dict]) -> str:
     """Every run that changes a point of DiM's procedure (``changed_points``) beside its preset's own run,
     cell by cell: what that point moves, with each side's std over evaluation networks. Empty: no such run."""
     body = []
-    for run in runs.values():
+    for run in sorted(runs.values(), key=changed_points):  # in the order of the points
         points = changed_points(run)
         base = runs.get(run["preset"])
         if not points or base is None:
@@ -282,13 +281,12 @@ def point_effects(runs: Mapping[str, dict]) -> str:
             before = reference.get(_cell_key(row))
             if row.get("kind") != "generative" or reading_of(row) not in EFFECT_READINGS or before is None:
                 continue
-            body.append([points, changes,
+            body.append([", ".join(map(str, points)), changes,
                          f"{PAPER_DATASET.get(row['dataset'], row['dataset'])} {row['method']} IPC {row['ipc']}",
                          SHORT_READINGS[reading_of(row)], fmt(before["mean"], before["std"]), fmt(row["mean"], row["std"]),
                          f"{row['mean'] - before['mean']:+.1f}"])
     if not body:
         return ""
-    body = [[", ".join(map(str, points)), *rest] for points, *rest in sorted(body, key=lambda row: row[0])]
     return markdown_table(["Point", "Changed to", "Cell", "Scored by", "DiM's procedure",
                            "With the change", "Δ"], body)
 
@@ -342,8 +340,8 @@ def claims_table2(record: dict) -> list[tuple[str, bool | None, str]]:
     out = []
     for reading, name in SHORT_READINGS.items():
         rows = [r for r in record["metrics"]["rows"] if reading_of(r) == reading]
-        by = {(r["method"], arch_label(r)): r["mean"] for r in rows}
-        spread = {(r["method"], arch_label(r)): r["std"] or 0.0 for r in rows}
+        cells = {(r["method"], arch_label(r)): r for r in rows}
+        by = {k: r["mean"] for k, r in cells.items()}
         archs = list(dict.fromkeys(arch_label(r) for r in rows))
         for better, worse, statement in (("Ours", "Ours (No Stand.)", "Standardisation helps on every architecture"),
                                          ("Ours", "DiM", "Ours beats DiM on every architecture")):
@@ -353,8 +351,7 @@ def claims_table2(record: dict) -> list[tuple[str, bool | None, str]]:
                 out.append((statement, None, f"{better} or {worse} did not run"))
                 continue
             wins = [a for a in both if by[(better, a)] > by[(worse, a)]]
-            gaps = _gaps_text([by[(better, a)] - by[(worse, a)] for a in both],
-                              max(max(spread[(better, a)], spread[(worse, a)]) for a in both))
+            gaps = _gaps_text([(cells[(better, a)], cells[(worse, a)]) for a in both])
             missed = f" (not on {', '.join(a for a in both if a not in wins)})" if len(wins) < len(both) else ""
             out.append((statement, len(wins) == len(both), f"{len(wins)} of {len(both)} architectures{missed}, {gaps}"))
     return out

@@ -64,7 +64,7 @@ def run_artifact(
     ctx = context or RunContext(device=resolve_device(device))
     numerics = precision.resolve(split_precision(preset, overrides)[1], ctx.device)
     seed_all(getattr(params, "seed", 0))
-    start, stored_before, reused_before = time.perf_counter(), ctx.store.writes, ctx.store.reused
+    start, stored_before, loaded_before = time.perf_counter(), ctx.store.writes, set(ctx.store.loaded)
     with precision.use(numerics):
         outcome = artifact.run(params, ctx)
     elapsed = round(time.perf_counter() - start, 2)
@@ -84,8 +84,8 @@ def run_artifact(
         **provenance(device_description(ctx.device)),
         **numerics.describe(),
     }
-    record.update(_computation_time(record, computed=ctx.store.writes > stored_before,
-                                    reused=ctx.store.reused > reused_before))
+    loaded = {address: seconds for address, seconds in ctx.store.loaded.items() if address not in loaded_before}
+    record.update(_computation_time(record, computed=ctx.store.writes > stored_before, loaded=loaded))
     if not write:
         return record
     if in_unpointed_kernel():
@@ -97,15 +97,18 @@ def run_artifact(
     return record
 
 
-def _computation_time(record: dict[str, Any], computed: bool, reused: bool = False) -> dict[str, Any]:
-    """What the header's time means. A run that computed (stored an artifact) states its own wall time,
-    marked ``partly_cached`` when it also loaded artifacts an earlier process stored (their time is not in it).
+def _computation_time(record: dict[str, Any], computed: bool, loaded: Mapping[str, float | None]) -> dict[str, Any]:
+    """What the header's time means. A run that computed (stored an artifact) states its own wall time;
+    when it also loaded parts an earlier process computed, it is marked ``partly_cached`` and gives those
+    parts' recorded seconds (``cached_parts_s``; ``cached_parts_untimed`` counts parts stored before costs
+    were kept), so that wall time + cached parts = the time from a cold cache.
     A run served from the cache keeps the filed record's computation time when it reproduced that record
     (same parameters and device; the same metrics, or more of them) and gives its own as ``rerun_s``;
     with no such record its time is marked ``from_cache``. Counting this process's stores, not files'
     times, keeps other jobs writing to a shared store from making a cached rerun look computed."""
+    parts = _cached_parts(loaded)
     if computed:
-        return {"partly_cached": True} if reused else {}
+        return {"partly_cached": True, **parts} if loaded else {}
     try:
         filed = read_record(record["artifact"], record["run"])
     except ValueError:
@@ -114,9 +117,19 @@ def _computation_time(record: dict[str, Any], computed: bool, reused: bool = Fal
     same = (filed and all(filed.get(k) == plain[k] for k in ("params", "device"))
             and _extends(plain["metrics"], filed.get("metrics")))
     if same and not filed.get("from_cache") and isinstance(filed.get("wall_time_s"), (int, float)):
+        kept = {k: filed[k] for k in ("partly_cached", *_PARTS_KEYS) if k in filed}
         return {"wall_time_s": filed["wall_time_s"], "rerun_s": record["wall_time_s"],
-                "computed_on": filed.get("computed_on", filed.get("date"))}
-    return {"from_cache": True}
+                "computed_on": filed.get("computed_on", filed.get("date")), **kept}
+    return {"from_cache": True, **parts}
+
+
+_PARTS_KEYS = ("cached_parts_s", "cached_parts_untimed")
+
+
+def _cached_parts(loaded: Mapping[str, float | None]) -> dict[str, Any]:
+    """The recorded seconds of the parts a run loaded instead of computing, and how many have none."""
+    timed = [s for s in loaded.values() if s is not None]
+    return {"cached_parts_s": round(sum(timed), 2), "cached_parts_untimed": len(loaded) - len(timed)} if loaded else {}
 
 
 def _extends(new: Any, old: Any) -> bool:

@@ -11,6 +11,12 @@ rename; a reader takes no lock unless what it sees fails the checksum, and then 
 (a writer may have been between its two renames): only what is still bad there is discarded and
 recomputed. Files are read with ``torch.load(weights_only=True)``: nothing is unpickled as an arbitrary
 object. Files and folders get the umask's permissions, so a group can share a cache.
+
+Every artifact computed through :meth:`ArtifactStore.cached` keeps its *cost*: the seconds it took,
+less the artifacts computed inside it, plus the costs of every part it needed (its own and those it
+loaded), keyed by address. A run that loads a part instead of computing it can then say how long that
+part took, and how long the run would take from a cold cache; a prerequisite shared by two parts is
+counted once. A checkpoint carries the seconds spent before an interruption into the resumed computation.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import io
 import json
 import os
 import secrets
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -121,14 +128,31 @@ def _lock(path: Path) -> FileLock:
     return _LOCKS[lock_path]
 
 
+Costs = dict[str, "float | None"]  # artifact address -> seconds of its own computation (None: not recorded)
+
+
+@dataclass
+class _Computation:
+    """One artifact being computed inside :meth:`ArtifactStore.cached`: its clock and the parts it used."""
+
+    start: float = field(default_factory=lambda: time.perf_counter())
+    nested: float = 0.0  # seconds spent computing other artifacts inside it (counted as theirs)
+    carried: float = 0.0  # seconds an interrupted earlier run spent on it (from its checkpoint)
+    parts: Costs = field(default_factory=dict)
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start - self.nested + self.carried
+
+
 @dataclass
 class ArtifactStore:
     """An on-disk store of tensor artifacts addressed by ``(kind, spec)``."""
 
     root: Path
     writes: int = field(default=0, init=False, compare=False)  # artifacts this process stored: did a run compute?
-    reused: int = field(default=0, init=False, compare=False)  # loads of artifacts it did not store: partly cached?
-    _stored: set[Path] = field(default_factory=set, init=False, compare=False, repr=False)
+    loaded: Costs = field(default_factory=dict, init=False, compare=False)  # parts it loaded, did not store: their costs
+    _stored: set[str] = field(default_factory=set, init=False, compare=False, repr=False)
+    _computing: list[_Computation] = field(default_factory=list, init=False, compare=False, repr=False)
 
     @classmethod
     def default(cls) -> "ArtifactStore":
@@ -139,27 +163,38 @@ class ArtifactStore:
         return self.root / kind / digest[:2] / f"{digest}.pt"
 
     def exists(self, kind: str, spec: Mapping[str, Any]) -> bool:
-        return self.load(kind, spec) is not None
+        return self._payload(self.path(kind, spec), "cpu") is not None
 
     def load(self, kind: str, spec: Mapping[str, Any], map_location: Any = "cpu") -> Tensors | None:
         """The stored tensors, or None when absent; a file that fails its checksum or does not load is
         re-read under the artifact's lock, and discarded (to be recomputed) only if it is still bad."""
         path = self.path(kind, spec)
+        payload = self._payload(path, map_location)
+        if payload is None:
+            return None
+        cost = payload.get("cost") or {path.stem: None}  # stored before costs were kept: not recorded
+        if self._computing:
+            self._computing[-1].parts.update(cost)
+        if path.stem not in self._stored:
+            self.loaded.update(cost)
+        return payload["tensors"]
+
+    def _payload(self, path: Path, map_location: Any) -> dict | None:
         payload, problem = _read(path, map_location)
         if problem is not None:
             with _lock(path):
                 payload, problem = _read(path, map_location)
                 if problem is not None:
                     self._discard(path, problem)
-        if payload is None:
-            return None
-        self.reused += path not in self._stored
-        return payload["tensors"]
+        return payload
 
-    def save(self, kind: str, spec: Mapping[str, Any], tensors: Tensors) -> Path:
-        """Store ``tensors`` (a dict of tensors, numbers, strings, lists) atomically, with its checksum."""
+    def save(self, kind: str, spec: Mapping[str, Any], tensors: Tensors, cost: Costs | None = None,
+             **extra: Any) -> Path:
+        """Store ``tensors`` (a dict of tensors, numbers, strings, lists) atomically, with its checksum
+        and ``cost`` (see the module docstring; :meth:`cached` gives it)."""
         path = self.path(kind, spec)
-        payload = {"kind": kind, "spec": json.loads(canonical_json(dict(spec))), "tensors": tensors}
+        payload = {"kind": kind, "spec": json.loads(canonical_json(dict(spec))), "tensors": tensors,
+                   **({"cost": cost} if cost is not None else {}), **extra}
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         data = buffer.getvalue()
@@ -177,7 +212,7 @@ class ArtifactStore:
                 atomic_write_bytes(sums, _sha256(data).encode())
                 atomic_write_bytes(path.with_suffix(".json"), canonical_json(payload["spec"]).encode())
             self.writes += 1
-            self._stored.add(path)
+            self._stored.add(path.stem)
         except OSError as err:
             raise OSError(f"{write_failure(f'artifact {kind}', path, err, 'REPROLIB_CACHE')}; "
                           f"earlier artifacts are untouched") from err
@@ -192,8 +227,18 @@ class ArtifactStore:
             found = self.load(kind, spec)  # another process may have finished while we waited
             if found is not None:
                 return found
-            tensors = compute()
-            self.save(kind, spec, tensors)
+            computation = _Computation()
+            self._computing.append(computation)
+            try:
+                tensors = compute()
+            finally:
+                self._computing.pop()
+            address = self.path(kind, spec).stem
+            cost = {**computation.parts, address: round(computation.seconds(), 2)}
+            self.save(kind, spec, tensors, cost=cost)
+        if self._computing:  # the enclosing computation needed this one: its seconds are not the enclosing one's
+            self._computing[-1].nested += time.perf_counter() - computation.start
+            self._computing[-1].parts.update(cost)
         return tensors
 
     def checkpoint(self, kind: str, spec: Mapping[str, Any]) -> "Checkpoint":
@@ -239,10 +284,18 @@ class Checkpoint:
     spec: Mapping[str, Any]
 
     def load(self) -> Tensors | None:
-        return self.store.load(self.kind, self.spec)
+        """The saved state; the seconds and parts spent before it was saved go to the computation resuming it."""
+        payload = self.store._payload(self.store.path(self.kind, self.spec), "cpu")
+        if payload is None:
+            return None
+        if self.store._computing:
+            self.store._computing[-1].carried += payload.get("seconds", 0.0)
+            self.store._computing[-1].parts.update(payload.get("cost", {}))
+        return payload["tensors"]
 
     def save(self, state: Tensors) -> None:
-        self.store.save(self.kind, self.spec, state)
+        ongoing = self.store._computing[-1] if self.store._computing else _Computation()
+        self.store.save(self.kind, self.spec, state, cost=ongoing.parts, seconds=round(ongoing.seconds(), 2))
 
     def clear(self) -> None:
         path = self.store.path(self.kind, self.spec)

@@ -88,6 +88,7 @@ def test_the_page_header_shows_overrides_stopped_parts_and_computation_time():
 
 
 def test_a_cached_rerun_keeps_the_computation_time(isolated_dirs):
+    from reprolib.report import time_text
     from reprolib.runner import run_artifact
 
     tiny = {"ipcs": [1], "methods": ["random"], "eval.num_eval": 1, "eval.epochs": 2}
@@ -96,7 +97,9 @@ def test_a_cached_rerun_keeps_the_computation_time(isolated_dirs):
     assert "from_cache" not in first and again["wall_time_s"] == first["wall_time_s"]
     assert again["rerun_s"] <= first["wall_time_s"]
     (isolated_dirs / "results").rename(isolated_dirs / "elsewhere")  # a hot cache, no filed record
-    assert run_artifact("coreset-baselines", "smoke", tiny, device="cpu")["from_cache"] is True
+    served = run_artifact("coreset-baselines", "smoke", tiny, device="cpu")
+    assert served["from_cache"] is True and served["cached_parts_untimed"] == 0
+    assert f"those parts took {served['cached_parts_s']:,.0f} s when computed" in time_text(served)
 
 
 def test_a_run_that_computes_on_top_of_cached_parts_says_so(isolated_dirs):
@@ -111,7 +114,11 @@ def test_a_run_that_computes_on_top_of_cached_parts_says_so(isolated_dirs):
     assert "partly_cached" not in first and "from_cache" not in first
     more = run_artifact("coreset-baselines", "smoke", {**tiny, "eval.epochs": 3}, device="cpu")  # same feature model
     assert more["partly_cached"] is True and "from_cache" not in more
-    assert "with parts served from the cache" in time_text(more) and _minutes(more).endswith("+ parts from the cache")
+    assert more["cached_parts_s"] > 0 and more["cached_parts_untimed"] == 0  # the feature model's seconds, kept
+    cold = more["wall_time_s"] + more["cached_parts_s"]
+    assert f"{cold:,.0f} s from a cold cache" in time_text(more) and _minutes(more).endswith("min from the cache")
+    untimed = {**more, "cached_parts_s": 0, "cached_parts_untimed": 1}  # parts stored before costs were kept
+    assert "earlier computation not counted" in time_text(untimed) and _minutes(untimed).endswith("+ parts from the cache")
 
 
 def test_another_job_writing_to_the_shared_store_does_not_make_a_cached_rerun_look_computed(isolated_dirs, monkeypatch):
@@ -211,3 +218,14 @@ def test_the_status_page_sums_each_presets_measured_computation_time(isolated_di
                      "1 served from the cache, time not known.")
     assert smoke == f"**smoke**: 0 of {total} pages have a record." and paper.startswith("**paper**: 0 of")
     assert [_minutes(records.read_record(name, "small")) for name in (a, c)] == ["30.0 min", "not known (served from the cache)"]
+    d, e = sorted(artifacts())[3:5]  # a page computed on top of another's cached parts, and one served whole
+    records.write_record({**_record("small"), "artifact": d, "wall_time_s": 120.0, "partly_cached": True,
+                          "cached_parts_s": 1680.0, "cached_parts_untimed": 0})
+    records.write_record({**_record("small"), "artifact": e, "wall_time_s": 0.4, "from_cache": True,
+                          "cached_parts_s": 600.0, "cached_parts_untimed": 0})
+    small = preset_totals()[1]
+    assert small.startswith(f"**small**: 5 of {total} pages have a record; their computations took 42 min in all")
+    assert small.endswith("1 served from the cache, time not known; from a cold cache, page by page (shared "
+                          "prerequisites counted on every page that uses them), 4 pages took 80 min, the longest 30 min.")
+    assert [_minutes(records.read_record(name, "small")) for name in (d, e)] == [
+        "2.0 min + 28.0 min from the cache", "10.0 min, earlier (served from the cache)"]

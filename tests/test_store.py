@@ -283,3 +283,89 @@ def test_a_rewrite_after_an_interrupted_one_keeps_the_present_artifact_readable(
         store.save("demo", spec, {"v": 3})
     monkeypatch.setattr(store_module, "atomic_write_bytes", real)
     assert store.load("demo", spec) == {"v": 2}
+
+
+class _Clock:
+    """A perf_counter that moves only when told: costs without sleeping."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = _Clock()
+    monkeypatch.setattr(time, "perf_counter", fake)
+    return fake
+
+
+def test_an_artifact_keeps_its_cost_and_a_shared_prerequisite_counts_once(store, clock):
+    """Each artifact's cost is its own seconds plus the parts it needed, by address: a later process that
+    loads two artifacts built on one prerequisite counts the prerequisite once."""
+    def prerequisite():
+        clock.now += 10
+        return {"x": 1}
+
+    def built_on_it(extra):
+        def compute():
+            store.cached("teacher", {"k": 0}, prerequisite)
+            clock.now += extra
+            return {"y": extra}
+        return compute
+
+    store.cached("distilled", {"ipc": 1}, built_on_it(3))
+    store.cached("distilled", {"ipc": 10}, built_on_it(5))  # loads the teacher this process computed
+    assert store.loaded == {}  # nothing came from an earlier process
+
+    later = ArtifactStore(store.root)
+    later.load("distilled", {"ipc": 1}), later.load("distilled", {"ipc": 10})
+    assert sorted(later.loaded.values()) == [3.0, 5.0, 10.0]
+    assert later.path("teacher", {"k": 0}).stem in later.loaded
+
+
+def test_an_artifact_stored_before_costs_were_kept_loads_as_untimed(store):
+    payload = {"kind": "old", "spec": {"a": 1}, "tensors": {"x": 1}}  # the payload of earlier versions
+    path = store.path("old", {"a": 1})
+    store.save("old", {"a": 1}, {"x": 1})
+    path.write_bytes(_torch_bytes(payload))
+    path.with_suffix(".sha256").write_text(_sha(path.read_bytes()))
+    later = ArtifactStore(store.root)
+    assert later.load("old", {"a": 1}) == {"x": 1} and later.loaded == {path.stem: None}
+    assert not later.exists("missing", {}) and ArtifactStore(store.root).exists("old", {"a": 1})
+
+
+def test_a_resumed_computation_counts_the_seconds_before_the_interruption(store, clock):
+    def interrupted():
+        clock.now += 7
+        store.checkpoint("long", {"s": 0}).save({"step": 1})
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.cached("long", {"s": 0}, interrupted)
+
+    resumed = ArtifactStore(store.root)
+
+    def finish():
+        assert resumed.checkpoint("long", {"s": 0}).load() == {"step": 1}
+        clock.now += 4
+        return {"done": True}
+
+    resumed.cached("long", {"s": 0}, finish)
+    later = ArtifactStore(store.root)
+    later.load("long", {"s": 0})
+    assert list(later.loaded.values()) == [11.0]
+
+
+def _torch_bytes(obj) -> bytes:
+    import io
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(data).hexdigest()

@@ -45,27 +45,44 @@ def _computed_seconds(record: dict) -> float | None:
     return None if record.get("from_cache") or not isinstance(seconds, (int, float)) else float(seconds)
 
 
+def _cold_seconds(record: dict) -> float | None:
+    """The record's time from a cold cache: its own computation plus the recorded seconds of the parts it
+    loaded; None when a part's time is not known."""
+    own = 0.0 if record.get("from_cache") else _computed_seconds(record)
+    if own is None or record.get("cached_parts_untimed") or (record.get("partly_cached") and "cached_parts_s" not in record):
+        return None
+    return own + (record.get("cached_parts_s") or 0.0) or None
+
+
 def _minutes(record: dict) -> str:
-    seconds = _computed_seconds(record)
+    seconds, cold = _computed_seconds(record), _cold_seconds(record)
     if seconds is None:
-        return "not known (served from the cache)"
-    return f"{seconds / 60:.1f} min" + (" + parts from the cache" if record.get("partly_cached") else "")
+        return f"{cold / 60:.1f} min, earlier (served from the cache)" if cold else "not known (served from the cache)"
+    if not record.get("partly_cached"):
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 60:.1f} min + " + (f"{(cold - seconds) / 60:.1f} min from the cache" if cold else "parts from the cache")
 
 
 def preset_totals() -> list[str]:
     """Per standard preset: how many pages have a record and how long their computations took in all
-    (each record's own computation time, as its page header gives it; cache-served runs not counted)."""
+    (each record's own computation time, as its page header gives it; cache-served runs not counted),
+    and, where every part's time is known, how long each page takes from a cold cache."""
     runs = [read_records(name) for name in artifacts()]
     lines = []
     for preset in PRESET_ORDER:
         records = [found[preset] for found in runs if preset in found]
         timed = [s for s in map(_computed_seconds, records) if s is not None]
+        cold = [s for s in map(_cold_seconds, records) if s is not None]
         text = f"**{preset}**: {len(records)} of {len(runs)} pages have a record"
         if timed:
             text += (f"; their computations took {sum(timed) / 60:.0f} min in all on the devices their records name "
                      f"(a prerequisite shared by several pages counts on the page that computed it)")
-        if len(timed) < len(records):
-            text += f"; {len(records) - len(timed)} served from the cache, time not known"
+        unknown = sum(_computed_seconds(r) is None and _cold_seconds(r) is None for r in records)
+        if unknown:
+            text += f"; {unknown} served from the cache, time not known"
+        if any(r.get("cached_parts_s") for r in records):
+            text += (f"; from a cold cache, page by page (shared prerequisites counted on every page that uses "
+                     f"them), {len(cold)} pages took {sum(cold) / 60:.0f} min, the longest {max(cold) / 60:.0f} min")
         lines.append(text + ".")
     return lines
 

@@ -136,3 +136,24 @@ def test_the_ratio_claims_give_each_margin_with_the_seeds_spread():
     assert best == (False, "0 of 1 panels; margin over the best baseline -2.00 points (std over retraining seeds up to 1.25)")
     assert claims["Ours is not worse than Random at any ratio"] == (
         False, "ours − random from -2.00 to +1.00 points (std over retraining seeds up to 1.25)")
+
+
+def test_a_timed_run_warms_the_compiled_graphs_first_and_learns_the_same(pruner, tmp_path, monkeypatch):
+    """Fig. 4's seconds once included torch.compile compiling (half a CPU run's time): a timed run first
+    trains a throwaway network on its batch shapes; its own network, seeds and accuracies are untouched."""
+    import reprolib.pruning.protocol as protocol
+    from reprolib import precision
+
+    seen = []
+    train = protocol.train_classifier
+    monkeypatch.setattr(protocol, "train_classifier", lambda net, x, *a, **k: (seen.append((len(x), k["desc"])), train(net, x, *a, **k))[1])
+    monkeypatch.setattr(precision, "_Compiled", lambda function: function)  # compiling itself is not under test
+    indices = torch.arange(300)
+    runs = {}
+    for compiles in (False, True):
+        ctx = RunContext(device=torch.device("cpu"), store=ArtifactStore(tmp_path / str(compiles)))
+        with precision.use(precision.Numerics("fp32", compile=compiles)):
+            runs[compiles] = train_model(pruner.data, NET, 0, ctx, indices=indices, curve=True)
+    assert seen[0][0] == 300 and seen[1] == (128 + 300 % 128, "warm-up") and seen[2][0] == 300
+    assert runs[True]["test_accuracy"] == runs[False]["test_accuracy"]
+    assert torch.equal(runs[True]["curve_accuracy"], runs[False]["curve_accuracy"])

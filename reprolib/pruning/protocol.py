@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from reprolib import precision
 from reprolib.coreset import ForgettingTracker
 from reprolib.data import Dataset
 from reprolib.experiments.context import RunContext
@@ -117,6 +118,19 @@ class EpochCurve:
             self.started = time.perf_counter()
 
 
+def _warm_up(data: Dataset, model: ModelSpec, x: Tensor, y: Tensor, config: TrainConfig, ctx: RunContext) -> None:
+    """Train a throwaway network for one epoch on batches of the timed run's shapes (a full batch and the
+    shorter last one), so that the seconds a timed run records (Fig. 4) do not include ``torch.compile``
+    compiling its graphs — on a CPU that was half of a 15-epoch run's time. Runs before the timed run seeds
+    its network, so its accuracies are those it would have without the warm-up."""
+    if not precision.current().compile:
+        return
+    n = min(len(x), config.batch_size + len(x) % config.batch_size)
+    once = TrainConfig(**{**config.as_dict(), "epochs": 1})
+    train_classifier(model.build(data).to(ctx.device), x[:n], y[:n], once, generator=make_generator(0),
+                     augment=model.augment(), desc="warm-up")
+
+
 def train_model(data: Dataset, model: ModelSpec, seed: int, ctx: RunContext, indices: Tensor | None = None,
                 curve: bool = False, epochs: int | None = None) -> dict:
     """Train a fresh ``model`` on the training examples at ``indices`` (all when None); cached.
@@ -126,11 +140,14 @@ def train_model(data: Dataset, model: ModelSpec, seed: int, ctx: RunContext, ind
     """
     config = model.train if epochs is None else TrainConfig(**{**model.train.as_dict(), "epochs": epochs})
     spec = {"data": data.spec(), "model": asdict(model), "epochs": config.epochs, "seed": seed,
-            "indices": digest(indices), "curve": curve, "code": CODE_VERSION}
+            "indices": digest(indices), "curve": curve, "code": CODE_VERSION,
+            **({"timed_after_warm_up": True} if curve else {})}
 
     def compute() -> dict:
         x = data.train_x if indices is None else data.train_x[indices.to(data.device)]
         y = data.train_y if indices is None else data.train_y[indices.to(data.device)]
+        if curve:
+            _warm_up(data, model, x, y, config, ctx)
         torch.manual_seed(seed)
         net = model.build(data).to(ctx.device)
         tracker = ForgettingTracker(len(x), ctx.device)

@@ -89,13 +89,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.write:
         from pathlib import Path
 
-        from reprolib.pages.status import GLANCE_FILE, glance_markdown, status_markdown
+        from reprolib.pages.status import GLANCE_FILE, TIMES_FILE, glance_markdown, status_markdown, times_markdown
         from reprolib.store import atomic_write_bytes
 
         page = Path(args.write)
         atomic_write_bytes(page, status_markdown().encode())
         atomic_write_bytes(page.with_name(GLANCE_FILE), glance_markdown().encode())
-        print(f"status page written to {page}, the at-a-glance table of claims to {page.with_name(GLANCE_FILE)}")
+        atomic_write_bytes(page.with_name(TIMES_FILE), times_markdown().encode())
+        print(f"status page written to {page}, the at-a-glance table of claims to {page.with_name(GLANCE_FILE)}, "
+              f"the time per preset to {page.with_name(TIMES_FILE)}")
         return 0
     for name, artifact in artifacts().items():
         records, failures = read_records(name), read_failures(name)
@@ -111,6 +113,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"           not finished: {part}")
         for run, failure in failures.items():
             print(f"    {run:<6} last execution FAILED {failure.get('date', '?')}: {failure.get('error')}: {failure.get('message')}")
+    from reprolib.pages.status import preset_totals
+
+    print("\n" + "\n".join(line.replace("**", "") for line in preset_totals()))
     return 0
 
 

@@ -163,3 +163,14 @@ def test_intro_claims_at_a_glance_is_current(monkeypatch):
     assert f"```{{include}} {GLANCE_FILE}" in (ROOT / "book" / "intro.md").read_text()
     committed = (ROOT / "book" / GLANCE_FILE).read_text()
     assert committed == glance_markdown(), f"book/{GLANCE_FILE} is stale: run `reprolib status --write book/status.md`"
+
+
+def test_the_time_per_preset_is_current_and_in_the_intro_and_on_the_status_page(monkeypatch):
+    """Issue 13: the intro says, measured, how long `make book PRESET=small` takes; one generated file says it."""
+    from reprolib.pages.status import TIMES_FILE, times_markdown
+
+    monkeypatch.delenv("REPROLIB_RESULTS")
+    for page in ("intro.md", "status.md"):
+        assert f"```{{include}} {TIMES_FILE}" in (ROOT / "book" / page).read_text()
+    committed = (ROOT / "book" / TIMES_FILE).read_text()
+    assert committed == times_markdown(), f"book/{TIMES_FILE} is stale: run `reprolib status --write book/status.md`"

@@ -227,5 +227,8 @@ def test_the_status_page_sums_each_presets_measured_computation_time(isolated_di
     assert small.startswith(f"**small**: 5 of {total} pages have a record; their computations took 42 min in all")
     assert small.endswith("1 served from the cache, time not known; from a cold cache, page by page (shared "
                           "prerequisites counted on every page that uses them), 4 pages took 80 min, the longest 30 min.")
+    records.write_record({**_record("small"), "artifact": sorted(artifacts())[5], "wall_time_s": 60.0, "partly_cached": True})
+    assert ("1 served from the cache, time not known; 1 computed on top of parts from the cache whose time is not "
+            "known; from a cold cache") in preset_totals()[1]
     assert [_minutes(records.read_record(name, "small")) for name in (d, e)] == [
         "2.0 min + 28.0 min from the cache", "10.0 min, earlier (served from the cache)"]

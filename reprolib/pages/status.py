@@ -1,8 +1,9 @@
-"""The status page (every artifact × preset: whether it ran, on what, whether the claims hold) and the
-intro's at-a-glance table (every claim × preset: its verdict).
+"""The status page (every artifact × preset: whether it ran, on what, whether the claims hold, how long
+it took), the intro's at-a-glance table (every claim × preset: its verdict) and the time per preset.
 
-Both are generated from the registry and ``results/`` by ``reprolib status --write book/status.md`` (the
-table beside the page, as ``book/at_a_glance.md``, which the intro includes); tests check both are current.
+All are generated from the registry and ``results/`` by ``reprolib status --write book/status.md`` (the
+table and the times beside the page, as ``book/at_a_glance.md`` and ``book/time_per_preset.md``, which
+the intro and the status page include); tests check they are current.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def preset_totals() -> list[str]:
         unknown = sum(_computed_seconds(r) is None and _cold_seconds(r) is None for r in records)
         if unknown:
             text += f"; {unknown} served from the cache, time not known"
+        partly = sum(_computed_seconds(r) is not None and _cold_seconds(r) is None for r in records)
+        if partly:
+            text += f"; {partly} computed on top of parts from the cache whose time is not known"
         if any(r.get("cached_parts_s") for r in records):
             text += (f"; from a cold cache, page by page (shared prerequisites counted on every page that uses "
                      f"them), {len(cold)} pages took {sum(cold) / 60:.0f} min, the longest {max(cold) / 60:.0f} min")
@@ -110,7 +114,6 @@ def status_rows() -> list[list[str]]:
 def status_markdown() -> str:
     table = markdown_table(["Artifact", "Paper", "Preset", "Status", "Data (source)", "Device · precision", "Date · commit",
                             "Computed in", "Claims"], status_rows())
-    totals = "\n".join(f"- {line}" for line in preset_totals())
     return (
         "# Status\n\n"
         "Every reproduced artifact at every preset, generated from `results/` by "
@@ -120,9 +123,16 @@ def status_markdown() -> str:
         "execution failed keeps its previous version; the *Status* column says why it failed.\n\n"
         f"{table}\n\n"
         "## Time per preset\n\n"
-        "How long `make book PRESET=…` computes, as measured by the runs on record:\n\n"
-        f"{totals}\n"
+        f"```{{include}} {TIMES_FILE}\n```\n"
     )
+
+
+TIMES_FILE = "time_per_preset.md"  # written beside the status page; the status page and book/intro.md include it
+
+
+def times_markdown() -> str:
+    totals = "\n".join(f"- {line}" for line in preset_totals())
+    return f"How long `make book PRESET=…` computes, as measured by the runs on record:\n\n{totals}\n"
 
 
 GLANCE_FILE = "at_a_glance.md"  # written beside the status page; book/intro.md includes it

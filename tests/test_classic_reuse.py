@@ -32,3 +32,20 @@ def test_reused_baselines_have_the_classic_pages_parameters(artifact, preset):
 def test_what_the_classic_parameters_cannot_do_fails_before_compute(artifact, overrides, message):
     with pytest.raises(PresetError, match=message):
         resolve(artifact, "smoke", overrides)
+
+
+def test_a_preset_can_learn_a_method_at_fewer_ipcs(isolated_dirs):
+    """`small` learns DC and DSA only at IPC 1 (190 s per IPC-10 iteration on the CPU): their IPC-10 cells are
+    absent, DM and the random reference keep every IPC."""
+    from reprolib.runner import run_artifact
+
+    tiny = {"methods": ["dc", "dm"], "ipcs_by_method": {"dc": [1]}, "dc.iterations": 1, "dm.iterations": 1,
+            "eval.num_eval": 1, "eval.epochs": 1}
+    rows = run_artifact("classic-distillation", "smoke", tiny, device="cpu")["metrics"]["rows"]
+    assert sorted((r["method"], r["ipc"]) for r in rows) == [("DC", 1), ("DM", 1), ("DM", 10), ("Random real", 1), ("Random real", 10)]
+
+
+@pytest.mark.parametrize("by_method", [{"dsa": [1]}, {"dc": [50]}, {"dc": []}])
+def test_ipcs_by_method_names_a_method_and_ipcs_of_the_page(by_method):
+    with pytest.raises(PresetError, match="ipcs_by_method"):
+        resolve("classic-distillation", "smoke", {"methods": ["dc", "dm"], "ipcs_by_method": by_method})

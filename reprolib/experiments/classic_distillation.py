@@ -17,7 +17,7 @@ Other pages reuse the same hyper-parameters and cached sets::
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -59,6 +59,7 @@ class ClassicParams:
     datasets: tuple[str, ...] = ("digits",)
     ipcs: tuple[int, ...] = (1, 10, 50)
     methods: tuple[str, ...] = METHODS
+    ipcs_by_method: dict = field(default_factory=dict)  # a method run at fewer IPCs than ``ipcs`` (a preset's budget)
     dc: GradientMatchingConfig = GradientMatchingConfig()
     dsa: DSAConfig = DSAConfig()
     dm: DistributionMatchingConfig = DistributionMatchingConfig()
@@ -76,14 +77,22 @@ class ClassicParams:
             raise ValueError(f"dc.augment is {self.dc.augment!r}: DC matches unaugmented images; set it to 'none' (DSA is the augmented method)")
         if self.dsa.augment == NO_AUGMENT:
             raise ValueError("dsa.augment is 'none': DSA needs a DSA strategy, e.g. color_crop_cutout_flip_scale_rotate")
+        for method, ipcs in self.ipcs_by_method.items():
+            if method not in self.methods or not ipcs or set(ipcs) - set(self.ipcs):
+                raise ValueError(f"ipcs_by_method.{method} is {ipcs}: give a method of `methods` "
+                                 f"({', '.join(self.methods)}) some of the IPCs in `ipcs` ({list(self.ipcs)})")
         for method in self.methods:
             try:
-                self.config(method).validate(self.ipcs)
+                self.config(method).validate(self.method_ipcs(method))
             except ValueError as err:
                 raise ValueError(f"{method}: {err}") from err
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be ≥ 0 (0 disables checkpoints), got {self.checkpoint_every}")
         self.eval.validate()
+
+    def method_ipcs(self, method: str) -> tuple[int, ...]:
+        """The IPCs this page learns ``method`` at: ``ipcs``, or fewer where ``ipcs_by_method`` says so."""
+        return tuple(self.ipcs_by_method.get(method, self.ipcs))
 
     def config(self, method: str) -> GradientMatchingConfig | DistributionMatchingConfig:
         if method not in METHODS:
@@ -161,7 +170,7 @@ def run(params: ClassicParams, ctx: RunContext) -> dict:
         sources[name] = data.source.as_dict()
         methods = (("random",) if params.random_baseline else ()) + tuple(params.methods)
         for method in methods:
-            for ipc in params.ipcs:
+            for ipc in params.ipcs if method == "random" else params.method_ipcs(method):
                 result = evaluate(method, data, ipc, params, ctx)
                 row = {"dataset": name, "method": DISPLAY_NAMES[method], "ipc": ipc, **result.as_dict()}
                 if method != "random":

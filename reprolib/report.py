@@ -67,7 +67,9 @@ def time_text(record: dict) -> str:
         earlier = cached_parts_text(record)
         return f"{seconds} s, served from the cache ({earlier or 'computation time not known'})"
     if record.get("rerun_s") is not None:
-        return f"computed in {seconds} s ({str(record.get('computed_on', '?'))[:10]}; this rerun {record['rerun_s']} s from the cache)"
+        earlier = cached_parts_text(record)
+        return (f"computed in {seconds} s ({str(record.get('computed_on', '?'))[:10]}; this rerun {record['rerun_s']} s "
+                f"from the cache{'; it was computed on top of cached parts: ' + earlier if earlier else ''})")
     if record.get("partly_cached"):
         earlier = cached_parts_text(record)
         return (f"computed in {seconds} s, with parts served from the cache "
@@ -76,7 +78,7 @@ def time_text(record: dict) -> str:
 
 
 def cached_parts_text(record: dict) -> str:
-    """'they took 3,120 s when computed: 3,300 s from a cold cache' ('' when no part's time is known)."""
+    """'those parts took 3,120 s when computed: 3,300 s from a cold cache' ('' when no part's time is known)."""
     known, untimed = record.get("cached_parts_s") or 0, record.get("cached_parts_untimed", 0)
     if not known:
         return ""

@@ -128,14 +128,17 @@ def test_the_page_shows_how_evenly_each_rule_keeps_the_classes():
 def test_the_ratio_claims_give_each_margin_with_the_seeds_spread():
     from reprolib.pages.dataset_pruning import ratio_claims
 
-    row = lambda method, ratio, mean, std: {"dataset": "d", "retrain": "convnet", "method": method,  # noqa: E731
-                                            "ratio": ratio, "mean": mean, "std": std}
+    row = lambda method, ratio, mean, std, n=2: {"dataset": "d", "retrain": "convnet", "method": method,  # noqa: E731
+                                                 "ratio": ratio, "mean": mean, "std": std, "n": n}
     rows = [row("Random", 0.5, 60.0, 0.5), row("Ours", 0.5, 61.0, 1.25), row("Random", 0.9, 40.0, 0.5), row("Ours", 0.9, 38.0, 0.0)]
     claims = {statement: (holds, detail) for statement, holds, detail in ratio_claims({"metrics": {"rows": rows}})}
     best = claims["Ours is the best method at the highest pruning ratio (the paper: the gap grows with the ratio)"]
     assert best == (False, "0 of 1 panels; margin over the best baseline -2.00 points (std over retraining seeds up to 1.25)")
     assert claims["Ours is not worse than Random at any ratio"] == (
         False, "ours − random from -2.00 to +1.00 points (std over retraining seeds up to 1.25)")
+    one_seed = [row("Random", 0.5, 60.0, 0.0, 1), row("Ours", 0.5, 61.0, 0.0, 1)]  # a std of 0 over one seed is no spread
+    (_, _, detail), *_ = ratio_claims({"metrics": {"rows": one_seed}})
+    assert detail.endswith("(one retraining seed: its spread is not measured)")
 
 
 def test_a_timed_run_warms_the_compiled_graphs_first_and_learns_the_same(pruner, tmp_path, monkeypatch):

@@ -135,10 +135,20 @@ def class_balance_note(record: dict) -> str:
             + "; every other rule, Ours included, prunes the whole set without a class constraint, as the paper describes.")
 
 
+def _seed_noise(rows: list[dict]) -> str:
+    """The evaluation noise beside a difference: the largest std over retraining seeds, or that one seed
+    measures none."""
+    if not rows:
+        return ""
+    if max(r.get("n", 1) for r in rows) < 2:
+        return " (one retraining seed: its spread is not measured)"
+    return f" (std over retraining seeds up to {max(r['std'] or 0.0 for r in rows):.2f})"
+
+
 def ratio_claims(record: dict) -> list[tuple[str, bool | None, str]]:
     rows = [r for r in record["metrics"]["rows"] if r["method"] != VARIANT]
     cell = {(r["dataset"], r["retrain"], r["ratio"], r["method"]): r["mean"] for r in rows}
-    noise = f" (std over retraining seeds up to {max(r['std'] or 0.0 for r in rows):.2f})" if rows else ""
+    noise = _seed_noise(rows)
     methods = {r["method"] for r in rows}
     if "Ours" not in methods or len(methods) < 2:
         return [("Ours surpasses the baselines", None, "ours or the baselines were not run")]

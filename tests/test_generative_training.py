@@ -147,7 +147,7 @@ def test_interrupted_stages_resume_to_the_uninterrupted_result(digits, tmp_path)
 def test_matching_lowers_the_matching_term_and_the_generator_beats_noise(tmp_path):
     """Stage 2 with the matching term (λ 10) against the same stage without it (λ 0), same seed."""
     data = load_dataset("digits")
-    config = replace(TINY, match_epochs=5)
+    config = replace(TINY, cgan_epochs=6, match_epochs=5)  # 3 CGAN epochs left the generator at noise level on an AMD EPYC
     store = ArtifactStore(tmp_path)
     plain, matched = (train_matching(data, config, "kd_std", weight, 2.0, 0, store, CPU) for weight in (0.0, 10.0))
     assert len(matched.history["match"]) == config.match_epochs * steps_per_epoch(len(data.train_y), config.match_batch_size)

@@ -189,12 +189,13 @@ class ArtifactStore:
         return payload
 
     def save(self, kind: str, spec: Mapping[str, Any], tensors: Tensors, cost: Costs | None = None,
-             **extra: Any) -> Path:
-        """Store ``tensors`` (a dict of tensors, numbers, strings, lists) atomically, with its checksum
-        and ``cost`` (see the module docstring; :meth:`cached` gives it)."""
+             seconds: float | None = None) -> Path:
+        """Store ``tensors`` (a dict of tensors, numbers, strings, lists) atomically, with its checksum,
+        ``cost`` (see the module docstring; :meth:`cached` gives it) and, for a checkpoint, the ``seconds``
+        spent so far."""
         path = self.path(kind, spec)
         payload = {"kind": kind, "spec": json.loads(canonical_json(dict(spec))), "tensors": tensors,
-                   **({"cost": cost} if cost is not None else {}), **extra}
+                   **({"cost": cost} if cost is not None else {}), **({"seconds": seconds} if seconds is not None else {})}
         buffer = io.BytesIO()
         torch.save(payload, buffer)
         data = buffer.getvalue()

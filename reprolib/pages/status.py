@@ -72,16 +72,17 @@ def preset_totals() -> list[str]:
     lines = []
     for preset in PRESET_ORDER:
         records = [found[preset] for found in runs if preset in found]
-        timed = [s for s in map(_computed_seconds, records) if s is not None]
-        cold = [s for s in map(_cold_seconds, records) if s is not None]
+        times = [(_computed_seconds(r), _cold_seconds(r)) for r in records]  # (own, from a cold cache)
+        timed = [own for own, _ in times if own is not None]
+        cold = [whole for _, whole in times if whole is not None]
         text = f"**{preset}**: {len(records)} of {len(runs)} pages have a record"
         if timed:
             text += (f"; their computations took {sum(timed) / 60:.0f} min in all on the devices their records name "
                      f"(a prerequisite shared by several pages counts on the page that computed it)")
-        unknown = sum(_computed_seconds(r) is None and _cold_seconds(r) is None for r in records)
+        unknown = sum(own is None and whole is None for own, whole in times)
         if unknown:
             text += f"; {unknown} served from the cache, time not known"
-        partly = sum(_computed_seconds(r) is not None and _cold_seconds(r) is None for r in records)
+        partly = sum(own is not None and whole is None for own, whole in times)
         if partly:
             text += f"; {partly} computed on top of parts from the cache whose time is not known"
         if any(r.get("cached_parts_s") for r in records):

@@ -235,7 +235,9 @@ def test_dsa_op_with_official_draws(op):
     warp as DC's align_corners=False, so one op serves both).
 
     Our scale/rotate warp is ``F.affine_grid``/``F.grid_sample`` with the original's theta, so in
-    float32 it equals DC's output exactly (measured 0). Two bounds differ from the module's defaults,
+    float32 scale equals DC's output exactly (measured 0). Rotate's theta comes from cos/sin of the
+    angle, whose last float32 bit depends on the CPU's vectorised libm (exact on Intel Xeon, not on AMD
+    EPYC), so rotate is held to the float32 bound only. Two bounds differ from the module's defaults,
     both rounding, not semantics:
 
     * MTT's ``out_mtt`` in float32: maxrel ≤ 1e-5. MTT samples with align_corners=True, whose float32
@@ -255,7 +257,7 @@ def test_dsa_op_with_official_draws(op):
                 assert_f64(ours, official)
             elif dtype == torch.float32 and key == "out":
                 assert_f32(ours, official)
-                if warp:
+                if op == "scale":
                     assert torch.equal(ours, official)
             else:
                 assert_maxrel(ours, official, 1e-5)

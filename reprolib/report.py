@@ -161,6 +161,14 @@ def scale_table(record: dict) -> str:
     return f"**Scale: the paper's setting beside this run's** (parameters that differ)\n\n{table}"
 
 
+def not_run_note(reasons: dict[str, str], names: dict[str, str] | None = None) -> str:
+    """The parts of the paper a record left out, and why ('' when none)."""
+    if not reasons:
+        return ""
+    names = names or {}
+    return "Not run at this preset: " + "; ".join(f"**{names.get(k, k)}** — {why}" for k, why in reasons.items()) + "."
+
+
 def code_line(artifact: str) -> str:
     """A page's "code" line: the experiment module that runs it, the files of the method it reproduces and
     its notebook template, as repository paths (the book links each to the repository when it is built

@@ -49,3 +49,22 @@ def test_a_preset_can_learn_a_method_at_fewer_ipcs(isolated_dirs):
 def test_ipcs_by_method_names_a_method_and_ipcs_of_the_page(by_method):
     with pytest.raises(PresetError, match="ipcs_by_method"):
         resolve("classic-distillation", "smoke", {"methods": ["dc", "dm"], "ipcs_by_method": by_method})
+
+
+def test_a_reusing_page_skips_the_ipcs_the_classic_page_does_not_learn(isolated_dirs):
+    """A benchmark page reusing `ipcs_by_method: {dsa: [1]}` learns DSA at IPC 1 only; its record says why
+    the IPC-10 cell is missing and the page prints that reason under the table (IPC-10 DSA costs hours)."""
+    from reprolib.pages import trajectory_matching as page
+    from reprolib.runner import run_artifact
+
+    tiny = {"methods": [], "coreset_methods": [], "full_dataset_epochs": 0, "classic_methods": ["dsa", "dm"],
+            "classic": {"ipcs_by_method": {"dsa": [1]}, "dsa": {"iterations": 1}, "dm": {"iterations": 1}},
+            "eval": {"num_eval": 1, "epochs": 1}}
+    params = resolve("ddpp-table1", "smoke", tiny)
+    assert sorted({s.ipc for s in params.settings}) == [1, 10]
+    record = run_artifact("ddpp-table1", "smoke", tiny, device="cpu")
+    cells = sorted((r["method"], r["ipc"]) for r in record["metrics"]["rows"])
+    assert cells == [("DM", 1), ("DM", 10), ("DSA", 1)]
+    assert list(record["metrics"]["not_run"]) == ["DSA"]
+    assert "IPC 10" in record["metrics"]["not_run"]["DSA"]
+    assert "Not run at this preset: **DSA** — not learned at IPC 10" in page.ours_table(record, "ddpp", "table1")

@@ -34,6 +34,15 @@ def test_presets_score_the_table1_sets(preset, paper):
         assert resolve("iadd-table3", preset).classic == resolve("classic-distillation", preset)
 
 
+def test_small_says_why_it_has_no_dsa_row():
+    """`small` learns DSA at IPC 1 only (an IPC-10 set costs hours on the CPU) and Table 3 is IPC 10: the
+    page's note names DSA and the reason instead of leaving the row silently empty."""
+    reasons = xa.not_run(resolve("iadd-table3", "small"))
+    assert "not learned at IPC 10" in reasons["DSA"]
+    assert "**DSA** — not learned at IPC 10" in xa_page.not_run_note({"metrics": {"not_run": reasons}})
+    assert "DSA" not in xa.not_run(resolve("iadd-table3", "smoke"))
+
+
 @pytest.mark.parametrize("artifact, overrides, message", [
     ("ddpp-table3", {"architectures": [{"arch": "vgg11"}]}, "cannot be pooled 5 times"),
     ("ddpp-table3", {"architectures": [{"arch": "resnet18"}]}, "instance norm on a 1×1 map"),

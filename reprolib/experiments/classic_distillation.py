@@ -44,14 +44,27 @@ def validate_methods(methods: tuple[str, ...]) -> None:
 
 
 def check_reuse(methods: tuple[str, ...], params: ClassicParams, ipcs) -> None:
-    """For a page that reuses these baselines: known ``methods`` whose configs in ``params`` cover ``ipcs``
-    (checked before compute, like every parameter)."""
+    """For a page that reuses these baselines: known ``methods`` whose configs in ``params`` cover the
+    ``ipcs`` each is learned at (checked before compute, like every parameter)."""
     validate_methods(methods)
     for method in methods:
         try:
-            params.config(method).validate(sorted(set(ipcs)))
+            params.config(method).validate(sorted({ipc for ipc in ipcs if params.learns(method, ipc)}))
         except ValueError as err:
             raise ValueError(f"classic.{method}: {err}") from err
+
+
+def not_learned(methods: tuple[str, ...], params: ClassicParams, ipcs) -> dict[str, str]:
+    """For a page that reuses these baselines: each of ``methods`` that ``ipcs_by_method`` keeps from some
+    of ``ipcs``, with the reason (the page cites the published values there)."""
+    reasons = {}
+    for method in methods:
+        skipped = sorted({ipc for ipc in ipcs if not params.learns(method, ipc)})
+        if skipped:
+            kept = ", ".join(map(str, params.ipcs_by_method[method]))
+            reasons[DISPLAY_NAMES[method]] = (f"not learned at IPC {', '.join(map(str, skipped))}: this preset learns it at "
+                                              f"IPC {kept} only (`ipcs_by_method`, a compute budget)")
+    return reasons
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,11 @@ class ClassicParams:
     def method_ipcs(self, method: str) -> tuple[int, ...]:
         """The IPCs this page learns ``method`` at: ``ipcs``, or fewer where ``ipcs_by_method`` says so."""
         return tuple(self.ipcs_by_method.get(method, self.ipcs))
+
+    def learns(self, method: str, ipc: int) -> bool:
+        """Whether a page reusing these settings learns ``method`` at ``ipc``: yes, unless ``ipcs_by_method``
+        limits the method to other IPCs."""
+        return ipc in self.ipcs_by_method.get(method, (ipc,))
 
     def config(self, method: str) -> GradientMatchingConfig | DistributionMatchingConfig:
         if method not in METHODS:

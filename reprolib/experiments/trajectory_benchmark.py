@@ -57,6 +57,8 @@ def run(params: BenchmarkParams, ctx: RunContext) -> dict:
         rows += tm.coreset_rows(data, setting, params.coreset_methods, params.feature_model, protocol,
                                 params.seed, ctx, features)
         for method in params.classic_methods:  # on the data as DC/DSA/DM define it: never ZCA-whitened
+            if not params.classic.learns(method, setting.ipc):
+                continue
             plain = datasets(setting.dataset, zca=False)
             result = classic.evaluate(method, plain, setting.ipc, params.classic, ctx, protocol=protocol)
             rows.append({"dataset": setting.dataset, "ipc": setting.ipc, "method": classic.DISPLAY_NAMES[method],
@@ -70,7 +72,8 @@ def run(params: BenchmarkParams, ctx: RunContext) -> dict:
             rows[first:] = [row | {"setting": setting.label} for row in rows[first:]]
     sources = datasets.sources()
     split = f"validation ({params.validation:.0%} of the training set held out)" if params.validation else "test"
-    return {"data_source": sources, "metrics": {"rows": rows, "scored_on": split}}
+    not_run = classic.not_learned(params.classic_methods, params.classic, [s.ipc for s in params.settings])
+    return {"data_source": sources, "metrics": {"rows": rows, "scored_on": split, "not_run": not_run}}
 
 
 ARTIFACTS = [

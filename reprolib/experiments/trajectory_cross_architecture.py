@@ -142,14 +142,15 @@ class CrossArchParams:
 
 
 def not_run(params: CrossArchParams) -> dict[str, str]:
-    """The papers' architectures this run leaves out, with the reason (shown on the page)."""
+    """The papers' architectures this run leaves out, and the classic methods it does not learn at some
+    IPC, with the reason (shown on the page)."""
     chosen = {n.arch for n in params.architectures}
     reasons = {}
     for arch in PAPER_ARCHITECTURES:
         if arch not in chosen:
             problems = [network_problem(EvalNetwork(arch), s.dataset) for s in params.settings]
             reasons[arch] = next((p for p in problems if p), "not in this preset's architectures")
-    return reasons
+    return reasons | classic.not_learned(params.classic_methods, params.classic, [s.ipc for s in params.settings])
 
 
 def run(params: CrossArchParams, ctx: RunContext) -> dict:
@@ -159,6 +160,8 @@ def run(params: CrossArchParams, ctx: RunContext) -> dict:
         data = datasets(setting.dataset, setting.zca)
         protocols = params.protocols(setting)
         for method in params.classic_methods:  # on the data as DC/DSA/DM define it: never ZCA-whitened
+            if not params.classic.learns(method, setting.ipc):
+                continue
             rows += classic_rows(method, setting, params.classic, protocols, datasets(setting.dataset, zca=False), ctx)
         for method in params.methods:
             rows += trajectory_rows(method, setting, params.rules, protocols, data, params.seed, ctx)

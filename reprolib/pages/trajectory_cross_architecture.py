@@ -100,11 +100,9 @@ def ours_table(record: dict, paper: str) -> str:
 
 
 def not_run_note(record: dict) -> str:
-    """The papers' architectures this record leaves out, and why."""
-    reasons = record["metrics"].get("not_run", {})
-    if not reasons:
-        return "Every architecture of the paper was run."
-    return "Not run at this preset: " + "; ".join(f"**{ARCH_NAMES.get(a, a)}** — {why}" for a, why in reasons.items()) + "."
+    """The papers' architectures (and reused classic methods) this record leaves out, and why."""
+    return (report.not_run_note(record["metrics"].get("not_run", {}), ARCH_NAMES)
+            or "Every architecture of the paper was run.")
 
 
 # ---- claims ----

@@ -82,8 +82,8 @@ def ours_table(record: dict, paper: str, table: str) -> str:
     if scored_on != "test":
         table_text += (f"\n\nA tuning run, scored on a {scored_on}: not comparable with the paper's test "
                        "accuracies, which are therefore not shown.")
-    ties = ties_note(record)
-    return f"{table_text}\n\n{ties}" if ties else table_text
+    notes = [report.not_run_note(record["metrics"].get("not_run", {})), ties_note(record)]
+    return "\n\n".join([table_text, *filter(None, notes)])
 
 
 def ties_note(record: dict) -> str:

@@ -161,6 +161,12 @@ def scale_table(record: dict) -> str:
     return f"**Scale: the paper's setting beside this run's** (parameters that differ)\n\n{table}"
 
 
+def difference(ours: dict, other: dict) -> str:
+    """'+0.5 (std 3.1 / 3.5)': a difference of two rows' means beside each one's spread over its networks,
+    so a reader sees whether the difference is larger than the evaluation noise."""
+    return f"{ours['mean'] - other['mean']:+.1f} (std {ours['std']:.1f} / {other['std']:.1f})"
+
+
 def not_run_note(reasons: dict[str, str], names: dict[str, str] | None = None) -> str:
     """The parts of the paper a record left out, and why ('' when none)."""
     if not reasons:

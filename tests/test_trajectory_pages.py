@@ -34,6 +34,10 @@ def test_claims_come_from_the_record():
     ]}}
     ddpp = {s.split(" (")[0]: h for s, h, _ in page.claims(record, "ddpp", "table1")}
     assert ddpp["DDPP ≥ MTT at every dataset and IPC"] is False
+    evidence = dict((s.split(" (")[0], e) for s, _, e in page.claims(record, "ddpp", "table1"))
+    # every difference, with the networks' spread beside it: a reader judges it against the noise
+    assert evidence["DDPP ≥ MTT at every dataset and IPC"] == (
+        "1 of 2 settings; DDPP − MTT: cifar10 IPC 1 +0.5 (std 0.5 / 0.5); cifar10 IPC 10 -1.0 (std 0.5 / 0.5)")
     assert ddpp["Trajectory matching beats every coreset baseline at every IPC"] is True
     assert ddpp["Our reproduced rows agree with the published ones"] is True  # CIFAR-10: 46.3/46.4, 65.3/65.5
     iadd = {s.split(" (")[0]: h for s, h, _ in page.claims(record, "iadd", "table1")}

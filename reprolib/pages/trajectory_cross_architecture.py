@@ -113,14 +113,16 @@ def _means(rows: list[dict]) -> dict[tuple[str, str], float]:
 
 
 def _at_least(record: dict, better: str, worse: str) -> tuple[bool | None, str]:
+    """Whether ``better`` ≥ ``worse`` on every network where both ran; the evidence gives each shortfall
+    beside the two rows' spread over their evaluation networks."""
     compared, below = 0, []
     for (dataset, ipc), rows in _groups(record).items():
-        means = _means(rows)
-        for (method, column), mean in means.items():
-            if method == better and (worse, column) in means:
+        ok = {(r["method"], _column(r)): r for r in rows if r["status"] == "ok"}
+        for (method, column), row in ok.items():
+            if method == better and (worse, column) in ok:
                 compared += 1
-                if mean < means[(worse, column)]:
-                    below.append(f"{dataset} IPC {ipc} {column}: {mean:.1f} vs {means[(worse, column)]:.1f}")
+                if row["mean"] < ok[(worse, column)]["mean"]:
+                    below.append(f"{dataset} IPC {ipc} {column}: {report.difference(row, ok[(worse, column)])}")
     if not compared:
         return None, f"no network has both {better} and {worse} (or one diverged)"
     return not below, f"{compared - len(below)} of {compared} networks" + (f"; below on {'; '.join(below)}" if below else "")

@@ -107,9 +107,13 @@ def not_run_note(record: dict) -> str:
 
 # ---- claims ----
 
+def _ok_rows(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    """(method, column) → row, over the rows that ran to the end."""
+    return {(r["method"], _column(r)): r for r in rows if r["status"] == "ok"}
+
+
 def _means(rows: list[dict]) -> dict[tuple[str, str], float]:
-    """(method, column) → mean, over the rows that ran to the end."""
-    return {(r["method"], _column(r)): r["mean"] for r in rows if r["status"] == "ok"}
+    return {key: row["mean"] for key, row in _ok_rows(rows).items()}
 
 
 def _at_least(record: dict, better: str, worse: str) -> tuple[bool | None, str]:
@@ -117,7 +121,7 @@ def _at_least(record: dict, better: str, worse: str) -> tuple[bool | None, str]:
     beside the two rows' spread over their evaluation networks."""
     compared, below = 0, []
     for (dataset, ipc), rows in _groups(record).items():
-        ok = {(r["method"], _column(r)): r for r in rows if r["status"] == "ok"}
+        ok = _ok_rows(rows)
         for (method, column), row in ok.items():
             if method == better and (worse, column) in ok:
                 compared += 1

@@ -139,14 +139,19 @@ def details_table(record: dict) -> str:
                            "W mean [min, max]", "s / iteration", "peak memory"], lines)
 
 
+def _ok_rows(record: dict) -> dict[tuple, dict]:
+    """(where, IPC, method) → row, over the rows that ran to the end."""
+    return {(where(r), r["ipc"], r["method"]): r for r in _ok(record["metrics"]["rows"])}
+
+
 def _means(record: dict) -> dict[tuple, float]:
-    return {(where(r), r["ipc"], r["method"]): r["mean"] for r in _ok(record["metrics"]["rows"])}
+    return {key: row["mean"] for key, row in _ok_rows(record).items()}
 
 
 def at_least(record: dict, better: str, worse: str) -> tuple[bool | None, str]:
     """Whether ``better`` ≥ ``worse`` in every (dataset, IPC) where both ran; the evidence gives every
     difference beside the two rows' spread over their networks."""
-    rows = {(where(r), r["ipc"], r["method"]): r for r in _ok(record["metrics"]["rows"])}
+    rows = _ok_rows(record)
     pairs = [(rows[(d, i, better)], rows[(d, i, worse)]) for d, i, m in rows if m == better and (d, i, worse) in rows]
     if not pairs:
         return None, f"no setting has both {better} and {worse} (or one diverged)"

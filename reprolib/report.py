@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from typing import Any
 
 from reprolib.paper_values import PaperValue
@@ -137,12 +138,21 @@ def scale_rows(params: dict, paper_params: dict) -> list[tuple[str, str, str]]:
 
 
 def record_cuts(record: dict) -> list[tuple[str, str, str]]:
-    """:func:`scale_rows` of a run record against its artifact's ``paper`` preset (raises PresetError
-    when that preset cannot be resolved)."""
+    """:func:`scale_rows` of a run record against its artifact's ``paper`` preset, less the parameters
+    the page never reads (raises PresetError when that preset cannot be resolved)."""
+    from reprolib.artifacts import get_artifact
     from reprolib.presets import resolve
     from reprolib.runner import _plain
 
-    return scale_rows(record.get("params", {}), _plain(resolve(record["artifact"], "paper")))
+    rows = scale_rows(record.get("params", {}), _plain(resolve(record["artifact"], "paper")))
+    unread = _unread_params(get_artifact(record["artifact"]).params)
+    return [row for row in rows if not any(row[0] == key or row[0].startswith(key + ".") for key in unread)]
+
+
+def _unread_params(params_type: type) -> list[str]:
+    """Dotted names of the parameters a page carries but never reads: the fields of a borrowed section
+    (a default declaring ``NOT_REUSED``) that describe the lending page's own table."""
+    return [f"{f.name}.{name}" for f in fields(params_type) for name in getattr(f.default, "NOT_REUSED", ())]
 
 
 def scale_table(record: dict) -> str:

@@ -29,3 +29,19 @@ def test_the_scale_table_shows_every_cut_line_by_line():
         ("eval.by_ipc.50.epochs", "—", "300"),
     ]
     assert scale_rows(paper, paper) == []
+
+
+def test_a_page_reusing_the_classic_settings_shows_only_the_cuts_it_reads():
+    """DDPP Table I borrows the classic page's DC/DSA/DM settings but learns them on its own datasets and
+    IPCs with its own protocol: the classic page's datasets, IPCs and evaluation are not its cuts."""
+    from reprolib.presets import resolve
+    from reprolib.report import record_cuts
+    from reprolib.runner import _plain
+
+    record = {"artifact": "ddpp-table1", "params": _plain(resolve("ddpp-table1", "small"))}
+    keys = [key for key, _, _ in record_cuts(record)]
+    assert "classic.dsa.iterations" in keys and "eval.num_eval" in keys
+    assert not [key for key in keys if key.split(".")[:2] in (["classic", "datasets"], ["classic", "ipcs"], ["classic", "eval"])]
+    classic_keys = [key for key, _, _ in record_cuts({"artifact": "classic-distillation",
+                                                       "params": _plain(resolve("classic-distillation", "small"))})]
+    assert "datasets" in classic_keys and "eval.num_eval" in classic_keys  # the lending page's own table keeps them

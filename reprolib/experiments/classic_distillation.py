@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 
@@ -69,6 +69,10 @@ def not_learned(methods: tuple[str, ...], params: ClassicParams, ipcs) -> dict[s
 
 @dataclass(frozen=True)
 class ClassicParams:
+    # What a page reusing these settings (`classic: {same_as: classic-distillation}`) does not read: it
+    # learns on its own datasets and IPCs and scores with its own protocol (its scale table omits them).
+    NOT_REUSED: ClassVar[tuple[str, ...]] = ("datasets", "ipcs", "methods", "random_baseline", "eval")
+
     datasets: tuple[str, ...] = ("digits",)
     ipcs: tuple[int, ...] = (1, 10, 50)
     methods: tuple[str, ...] = METHODS

@@ -24,6 +24,9 @@ class Artifact:
     run: Callable  # run(params, RunContext) -> {"data_source": ..., "metrics": ...}
     paper_values: Callable[[], list]  # the published values the page compares with
     claims: Callable[[dict], list] | None = None  # record -> [(statement, holds: bool | None, evidence)]
+    # record -> [report.Compared]: our cells on the paper's own data beside the published values (the
+    # like-for-like page collects them from every page)
+    compared: Callable[[dict], list] | None = None
     # The files that implement the method the page reproduces (repository paths, e.g. DDPP's rule in
     # reprolib/distillation/trajectory/rules.py): the page's "code" line names them beside the experiment module.
     method_files: tuple[str, ...] = ()

@@ -89,6 +89,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.write:
         from pathlib import Path
 
+        from reprolib.pages.like_for_like import LIKE_FILE, like_for_like_markdown
         from reprolib.pages.status import GLANCE_FILE, TIMES_FILE, glance_markdown, status_markdown, times_markdown
         from reprolib.store import atomic_write_bytes
 
@@ -96,8 +97,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         atomic_write_bytes(page, status_markdown().encode())
         atomic_write_bytes(page.with_name(GLANCE_FILE), glance_markdown().encode())
         atomic_write_bytes(page.with_name(TIMES_FILE), times_markdown().encode())
+        atomic_write_bytes(page.with_name(LIKE_FILE), like_for_like_markdown().encode())
         print(f"status page written to {page}, the at-a-glance table of claims to {page.with_name(GLANCE_FILE)}, "
-              f"the time per preset to {page.with_name(TIMES_FILE)}")
+              f"the time per preset to {page.with_name(TIMES_FILE)}, the like-for-like cells to {page.with_name(LIKE_FILE)}")
         return 0
     for name, artifact in artifacts().items():
         records, failures = read_records(name), read_failures(name)
@@ -172,7 +174,8 @@ def parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="what has run, at which preset, on what data and device")
     status.add_argument("--write", metavar="PATH", help="write the book's status page (markdown) instead of printing, and beside it "
-                        "at_a_glance.md, the intro's table of every claim and its verdict per preset")
+                        "at_a_glance.md (the intro's table of every claim and its verdict per preset), time_per_preset.md and "
+                        "like_for_like.md (every cell on the papers' own data beside the published value)")
     status.set_defaults(func=cmd_status)
     return p
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from reprolib.paper_values import PaperValue
@@ -256,11 +256,37 @@ def claims_summary(claims: Iterable[tuple[str, bool | None, str]], record: dict)
 TOLERANCE = " (|Δ| ≤ max(3 points, 2 std))"  # how claim statements name agreement's tolerance
 
 
-def agreement(compared: Iterable[tuple[str, dict, float]], none: str) -> tuple[bool | None, str]:
-    """Whether our rows agree with the published means, each given as (label, our row, published mean):
-    every |Δ| ≤ max(3 points, 2 std of ours), the one tolerance of every page. ``none``: the evidence
-    when nothing is comparable (then the claim is not checkable)."""
-    deltas = [(label, row["mean"] - published, max(3.0, 2 * row["std"])) for label, row, published in compared]
+@dataclass(frozen=True)
+class Compared:
+    """One of our cells beside the published value it reproduces on the paper's own dataset: a
+    like-for-like cell. Pages test their agreement claim on these, and the like-for-like page lists them."""
+
+    cell: str  # 'fashion-mnist IPC 1 Random', with the reading where a page scores a row several ways
+    ours: Mapping[str, Any]  # our row: mean, std, n (and selections where the row draws at random)
+    paper: float
+    paper_std: float | None = None
+    source: str = ""  # where the papers print it: 'DDPP Table I; IADD Table 1'
+
+    @classmethod
+    def of(cls, cell: str, ours: Mapping[str, Any], value: PaperValue) -> Compared:
+        return cls(cell, ours, value.mean, value.std, f"{value.paper_label or value.paper} {value.ref}")
+
+    @property
+    def delta(self) -> float:
+        """Ours − paper."""
+        return self.ours["mean"] - self.paper
+
+    @property
+    def within(self) -> bool:
+        """Whether Δ is :data:`WITHIN`."""
+        return within_published(self.delta, self.paper_std)
+
+
+def agreement(compared: Iterable[Compared], none: str) -> tuple[bool | None, str]:
+    """Whether our cells agree with the published means: every |Δ| ≤ max(3 points, 2 std of ours), the
+    one tolerance of every page's claim. ``none``: the evidence when nothing is comparable (then the claim
+    is not checkable)."""
+    deltas = [(c.cell, c.delta, max(3.0, 2 * c.ours["std"])) for c in compared]
     if not deltas:
         return None, none
     within = sum(abs(delta) <= tolerance for _, delta, tolerance in deltas)
@@ -269,24 +295,29 @@ def agreement(compared: Iterable[tuple[str, dict, float]], none: str) -> tuple[b
                                    f"largest |Δ| {abs(delta):.1f} at {label}")
 
 
-def published_mean(dataset: str, ipc: int, method: str) -> float | None:
-    """The published mean for one of our datasets, when every paper printing it agrees (else None)."""
+def _printed(dataset: str, ipc: int, method: str) -> list[PaperValue]:
+    """Every printed cell for one of our (dataset, IPC, method), in every paper that prints it."""
     from reprolib import paper_values
 
     paper_name = PAPER_DATASET.get(dataset)
-    if paper_name is None:
-        return None
-    means = {v.mean for v in paper_values.find(method=method, dataset=paper_name, ipc=ipc) if v.mean is not None}
+    return [v for v in paper_values.find(method=method, dataset=paper_name, ipc=ipc) if v.mean is not None] if paper_name else []
+
+
+def published_mean(dataset: str, ipc: int, method: str) -> float | None:
+    """The published mean for one of our datasets, when every paper printing it agrees (else None)."""
+    means = {v.mean for v in _printed(dataset, ipc, method)}
     return means.pop() if len(means) == 1 else None
 
 
 def published_std(dataset: str, ipc: int, method: str) -> float | None:
     """The published ± for one of our datasets, when every paper printing it agrees (else None)."""
-    from reprolib import paper_values
-
-    paper_name = PAPER_DATASET.get(dataset)
-    stds = {v.std for v in paper_values.find(method=method, dataset=paper_name, ipc=ipc) if v.std is not None} if paper_name else set()
+    stds = {v.std for v in _printed(dataset, ipc, method) if v.std is not None}
     return stds.pop() if len(stds) == 1 else None
+
+
+def published_source(dataset: str, ipc: int, method: str) -> str:
+    """Where the papers print it: 'DDPP Table I; GDD-SKD Table 1'."""
+    return "; ".join(sorted({f"{v.paper_label or v.paper} {v.ref}" for v in _printed(dataset, ipc, method)}))
 
 
 WITHIN = "within the paper's ± (or 1 point)"
@@ -305,9 +336,10 @@ def comparison_text(row: dict) -> str:
     return f" (paper {fmt(row['published'], row.get('published_std'))}, Δ {row['delta']:+.1f}, {verdict})"
 
 
-def comparable_cells(rows: Iterable[dict]) -> list[tuple[str, dict, float]]:
-    """The rows of :func:`with_published` that have a published mean, as :func:`agreement` takes them."""
-    return [(f"{r['dataset']} IPC {r['ipc']} {r['method']}", r, r["published"]) for r in rows if r["published"] is not None]
+def comparable_cells(rows: Iterable[dict]) -> list[Compared]:
+    """The rows of :func:`with_published` that have a published mean."""
+    return [Compared(f"{r['dataset']} IPC {r['ipc']} {r['method']}", r, r["published"], r["published_std"],
+                     r["published_source"]) for r in rows if r["published"] is not None]
 
 
 def with_published(rows: Iterable[dict]) -> list[dict]:
@@ -319,5 +351,6 @@ def with_published(rows: Iterable[dict]) -> list[dict]:
         std = published_std(row["dataset"], row["ipc"], row["method"])
         delta = None if published is None else row["mean"] - published
         out.append({**row, "published": published, "published_std": std, "delta": delta,
+                    "published_source": published_source(row["dataset"], row["ipc"], row["method"]),
                     "within": None if delta is None else within_published(delta, std)})
     return out

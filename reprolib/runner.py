@@ -64,7 +64,8 @@ def run_artifact(
     ctx = context or RunContext(device=resolve_device(device))
     numerics = precision.resolve(split_precision(preset, overrides)[1], ctx.device)
     seed_all(getattr(params, "seed", 0))
-    start, stored_before, loaded_before = time.perf_counter(), ctx.store.writes, set(ctx.store.loaded)
+    start, stored_before = time.perf_counter(), ctx.store.writes
+    loaded_before, computed_before = set(ctx.store.loaded), set(ctx.store.computed)
     with precision.use(numerics):
         outcome = artifact.run(params, ctx)
     elapsed = round(time.perf_counter() - start, 2)
@@ -85,6 +86,8 @@ def run_artifact(
         **numerics.describe(),
     }
     loaded = {address: seconds for address, seconds in ctx.store.loaded.items() if address not in loaded_before}
+    computed = {address: seconds for address, seconds in ctx.store.computed.items() if address not in computed_before}
+    record.update(_parts(elapsed, loaded, computed))
     record.update(_computation_time(record, computed=ctx.store.writes > stored_before, loaded=loaded))
     if not write:
         return record
@@ -124,6 +127,15 @@ def _computation_time(record: dict[str, Any], computed: bool, loaded: Mapping[st
 
 
 _PARTS_KEYS = ("cached_parts_s", "cached_parts_untimed")
+
+
+def _parts(elapsed: float, loaded: Mapping[str, float | None], computed: Mapping[str, float]) -> dict[str, Any]:
+    """Every stored part the run needed, loaded or computed, with its own seconds (None: stored before
+    costs were kept), by address (16 hex digits), and the run's seconds outside the parts it computed.
+    Summing every distinct part of a preset's records once, plus each run's seconds outside them, gives
+    how long the whole preset computes from a cold cache (``reprolib.pages.status``)."""
+    parts = {address[:16]: seconds for address, seconds in sorted({**loaded, **computed}.items())}
+    return {"parts_s": parts, "outside_parts_s": round(max(elapsed - sum(computed.values()), 0.0), 2)}
 
 
 def _cached_parts(loaded: Mapping[str, float | None]) -> dict[str, Any]:

@@ -151,6 +151,7 @@ class ArtifactStore:
     root: Path
     writes: int = field(default=0, init=False, compare=False)  # artifacts this process stored: did a run compute?
     loaded: Costs = field(default_factory=dict, init=False, compare=False)  # parts it loaded, did not store: their costs
+    computed: Costs = field(default_factory=dict, init=False, compare=False)  # parts it computed and stored: their seconds
     _stored: set[str] = field(default_factory=set, init=False, compare=False, repr=False)
     _computing: list[_Computation] = field(default_factory=list, init=False, compare=False, repr=False)
 
@@ -237,6 +238,7 @@ class ArtifactStore:
             address = self.path(kind, spec).stem
             cost = {**computation.parts, address: round(computation.seconds(), 2)}
             self.save(kind, spec, tensors, cost=cost)
+            self.computed[address] = cost[address]
         if self._computing:  # the enclosing computation needed this one: its seconds are not the enclosing one's
             self._computing[-1].nested += time.perf_counter() - computation.start
             self._computing[-1].parts.update(cost)

@@ -44,6 +44,7 @@ def test_compute_writes_a_record_and_status_reports_it(capsys, isolated_dirs):
 
 
 def test_status_write_writes_the_status_page_and_the_intros_claims_table(isolated_dirs, capsys):
+    from reprolib.pages.like_for_like import like_for_like_markdown
     from reprolib.pages.status import glance_markdown, status_markdown, times_markdown
 
     page = isolated_dirs / "book" / "status.md"
@@ -52,6 +53,7 @@ def test_status_write_writes_the_status_page_and_the_intros_claims_table(isolate
     assert page.read_text() == status_markdown()
     assert (page.parent / "at_a_glance.md").read_text() == glance_markdown()
     assert (page.parent / "time_per_preset.md").read_text() == times_markdown()
+    assert (page.parent / "like_for_like.md").read_text() == like_for_like_markdown()
     assert main(["status"]) == 0 and "small: 0 of" in capsys.readouterr().out  # the terminal gives the times too
 
 

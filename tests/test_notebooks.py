@@ -165,6 +165,16 @@ def test_intro_claims_at_a_glance_is_current(monkeypatch):
     assert committed == glance_markdown(), f"book/{GLANCE_FILE} is stale: run `reprolib status --write book/status.md`"
 
 
+def test_the_like_for_like_page_is_current_and_in_the_book(monkeypatch):
+    """Issue 13: every cell on the papers' own data beside the published value, in one generated page."""
+    from reprolib.pages.like_for_like import LIKE_FILE, like_for_like_markdown
+
+    monkeypatch.delenv("REPROLIB_RESULTS")
+    assert f"- file: {LIKE_FILE.removesuffix('.md')}" in (ROOT / "_toc.yml").read_text()
+    committed = (ROOT / "book" / LIKE_FILE).read_text()
+    assert committed == like_for_like_markdown(), f"book/{LIKE_FILE} is stale: run `reprolib status --write book/status.md`"
+
+
 def test_the_time_per_preset_is_current_and_in_the_intro_and_on_the_status_page(monkeypatch):
     """Issue 13: the intro says, measured, how long `make book PRESET=small` takes; one generated file says it."""
     from reprolib.pages.status import TIMES_FILE, times_markdown

@@ -121,6 +121,27 @@ def test_a_run_that_computes_on_top_of_cached_parts_says_so(isolated_dirs):
     assert "earlier computation not counted" in time_text(untimed) and _minutes(untimed).endswith("+ parts from the cache")
 
 
+def test_the_whole_preset_counts_a_part_two_pages_share_once(isolated_dirs):
+    """Issue 13 item 7: how long a whole preset computes from a cold cache. Each record lists every stored
+    part it needed with its seconds; a part two runs share is counted once, plus each run's other work."""
+    import pytest
+
+    from reprolib.pages.status import whole_preset
+    from reprolib.runner import run_artifact
+
+    tiny = {"ipcs": [1], "methods": ["herding"], "feature_model.train.epochs": 1, "eval.num_eval": 1, "eval.epochs": 2}
+    first = run_artifact("coreset-baselines", "smoke", tiny, device="cpu")
+    more = run_artifact("coreset-baselines", "smoke", {**tiny, "eval.epochs": 3}, device="cpu")  # same feature model
+    shared = set(first["parts_s"]) & set(more["parts_s"])
+    assert shared and all(first["parts_s"][a] == more["parts_s"][a] for a in shared)
+    assert sum(first["parts_s"].values()) + first["outside_parts_s"] == pytest.approx(first["wall_time_s"], abs=0.05)
+    parts = {**first["parts_s"], **more["parts_s"]}
+    seconds, count, untimed = whole_preset([first, more])
+    assert (count, untimed) == (len(parts), 0) and count < len(first["parts_s"]) + len(more["parts_s"])
+    assert seconds == pytest.approx(sum(parts.values()) + first["outside_parts_s"] + more["outside_parts_s"])
+    assert whole_preset([first, {k: v for k, v in more.items() if k != "parts_s"}]) is None  # an older record: not known
+
+
 def test_another_job_writing_to_the_shared_store_does_not_make_a_cached_rerun_look_computed(isolated_dirs, monkeypatch):
     import dataclasses
 
@@ -201,6 +222,35 @@ def test_claims_at_a_glance_gives_each_claim_its_verdict_per_preset(isolated_dir
     assert herding == ["| [Coreset baselines](shared/coreset_baselines.ipynb) | Herding beats Random at IPC ≤ 10 "
                        "(as in every published table) | holds ✓ | does not hold ✗ |"]
     assert not any("ddpp" in line for line in lines)  # pages with no record have no rows
+
+
+def test_the_like_for_like_page_lists_each_cell_on_the_papers_data_once_with_every_page_showing_it(isolated_dirs):
+    """Cells on a paper's own dataset get paper, ours, Δ and within the paper's ±; a cell that two pages
+    share (the same run, the same published value) is one row naming both pages; digits cells are none."""
+    from reprolib.pages.like_for_like import like_for_like_markdown
+    from reprolib.records import project_root
+
+    smoke = json.loads((project_root() / "results" / "smoke" / "coreset-baselines.json").read_text())
+    small = json.loads(json.dumps(smoke)) | {"preset": "small", "run": "small"}
+    small["metrics"]["rows"] = [{"dataset": "fashion-mnist", "method": "Random", "ipc": 1, "mean": 52.0, "std": 0.9, "n": 4,
+                                 "selections": 2},  # GDD-SKD Table 1 prints 51.4 ± 3.8
+                                {"dataset": "fashion-mnist", "method": "Herding", "ipc": 1, "mean": 60.0, "std": 0.0, "n": 1}]  # 67.0 ± 1.9
+    table1 = json.loads((project_root() / "results" / "small" / "ddpp-table1.json").read_text())
+    table1["metrics"]["rows"] = [r for r in table1["metrics"]["rows"] if (r["dataset"], r["ipc"], r["method"]) == ("cifar10-jpeg", 1, "DM")]
+    iadd = json.loads(json.dumps(table1)) | {"artifact": "iadd-table1"}
+    for record in (smoke, small, table1, iadd):
+        records.write_record(record)
+    text = like_for_like_markdown()
+    assert "## `smoke`\n\nNo cell at this preset ran on a dataset of the paper's table it reproduces." in text
+    assert "**2 of 3 cells** are within the paper's ± (or 1 point)" in text
+    lines = text.splitlines()
+    assert "| fashion-mnist IPC 1 Random | 51.4 ± 3.8 | GDD-SKD Table 1 | 52.0 ± 0.9 (4 scores, 2 selections) | +0.6 | yes ✓ | " \
+           "[Coreset baselines](shared/coreset_baselines.ipynb) |" in lines
+    assert "| fashion-mnist IPC 1 Herding | 67.0 ± 1.9 | GDD-SKD Table 1 | 60.0 (1 score) | -7.0 | no ✗ | " \
+           "[Coreset baselines](shared/coreset_baselines.ipynb) |" in lines
+    dm = [line for line in lines if line.startswith("| cifar10-jpeg IPC 1 DM |")]
+    assert len(dm) == 1 and "[DDPP Table I](ddpp/table1_benchmark.ipynb), [IADD Table 1](iadd/table1_benchmark.ipynb)" in dm[0]
+    assert "| DDPP Table I; IADD Table 1 |" in dm[0]
 
 
 def test_the_status_page_sums_each_presets_measured_computation_time(isolated_dirs):

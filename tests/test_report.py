@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from reprolib.report import agreement
+from reprolib.report import Compared, agreement
 
 
 def test_agreement_allows_max_of_3_points_and_2_std_and_names_the_worst_cell():
     tight, loose = {"mean": 50.0, "std": 0.5}, {"mean": 50.0, "std": 2.0}
-    assert agreement([("a", tight, 47.0)], "-") == (True, "1 of 1 cells within max(3 points, 2 std); largest |Δ| 3.0 at a")
-    assert agreement([("a", tight, 46.9), ("b", loose, 46.1)], "-") == (
+    assert agreement([Compared("a", tight, 47.0)], "-") == (True, "1 of 1 cells within max(3 points, 2 std); largest |Δ| 3.0 at a")
+    assert agreement([Compared("a", tight, 46.9), Compared("b", loose, 46.1)], "-") == (
         False, "1 of 2 cells within max(3 points, 2 std); largest |Δ| 3.9 at b")  # b: 3.9 ≤ 4 holds, a: 3.1 > 3 fails
     assert agreement([], "nothing comparable") == (None, "nothing comparable")
+
+
+def test_a_like_for_like_cell_is_within_the_papers_std_or_one_point():
+    ours = {"mean": 50.0, "std": 0.1}
+    assert Compared("a", ours, 47.0, 3.0).within and not Compared("a", ours, 47.0, 2.9).within
+    assert Compared("a", ours, 49.0).within and not Compared("a", ours, 48.9, 0.5).within  # at least 1 point
+    assert Compared("a", ours, 47.0, 3.0).delta == 3.0
 
 
 def test_the_scale_table_shows_every_cut_line_by_line():

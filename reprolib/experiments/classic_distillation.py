@@ -214,6 +214,7 @@ ARTIFACTS = [
         run=run,
         paper_values=classic_page.published_values,
         claims=classic_page.claims,
+        compared=classic_page.compared,
         method_files=("reprolib/distillation/gradient_matching.py", "reprolib/distillation/distribution_matching.py"),
     )
 ]

@@ -158,6 +158,7 @@ ARTIFACTS = [
         run=run,
         paper_values=coreset_page.published_values,
         claims=coreset_page.claims,
+        compared=coreset_page.compared,
         method_files=("reprolib/coreset.py",),
     )
 ]

@@ -358,7 +358,8 @@ METHOD_FILES = ("reprolib/generative/losses.py", "reprolib/generative/training.p
 ARTIFACTS = [
     Artifact(name="gdd-skd-table1", paper="gdd_skd", title="GDD-SKD Table 1: accuracy at IPC 1/10/50",
              notebook="gdd_skd/table1.ipynb", params=Table1Params, run=run_table1, paper_values=page.table1_values,
-             claims=page.claims_table1, method_files=METHOD_FILES),
+             claims=page.claims_table1, compared=page.compared_table1,
+             method_files=METHOD_FILES),
     Artifact(name="gdd-skd-table2", paper="gdd_skd", title="GDD-SKD Table 2: cross-architecture accuracy at IPC 10",
              notebook="gdd_skd/table2.ipynb", params=Table2Params, run=run_table2, paper_values=page.table2_values,
              claims=page.claims_table2, method_files=METHOD_FILES),

@@ -86,6 +86,7 @@ ARTIFACTS = [
         run=run,
         paper_values=lambda: page.published_values("ddpp", "table1"),
         claims=lambda record: page.claims(record, "ddpp", "table1"),
+        compared=lambda record: page.compared(record, "ddpp", "table1"),
         method_files=tm.METHOD_FILES,
     ),
     Artifact(
@@ -97,6 +98,7 @@ ARTIFACTS = [
         run=run,
         paper_values=lambda: page.published_values("iadd", "table1"),
         claims=lambda record: page.claims(record, "iadd", "table1"),
+        compared=lambda record: page.compared(record, "iadd", "table1"),
         method_files=tm.METHOD_FILES,
     ),
 ]

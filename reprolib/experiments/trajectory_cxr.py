@@ -182,6 +182,7 @@ ARTIFACTS = [
         run=run_table,
         paper_values=lambda: page.published_values("ddpp"),
         claims=page.ddpp_table4_claims,
+        compared=lambda record: page.compared(record, "ddpp"),
         method_files=tm.METHOD_FILES,
     ),
     Artifact(
@@ -193,6 +194,7 @@ ARTIFACTS = [
         run=run_table,
         paper_values=lambda: page.published_values("iadd"),
         claims=page.iadd_table4_claims,
+        compared=lambda record: page.compared(record, "iadd"),
         method_files=tm.METHOD_FILES,
     ),
     Artifact(

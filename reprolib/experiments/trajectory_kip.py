@@ -86,6 +86,7 @@ ARTIFACTS = [
         run=run,
         paper_values=lambda: page.published_values("ddpp"),
         claims=lambda record: page.claims(record, "ddpp"),
+        compared=lambda record: page.compared(record, "ddpp"),
         method_files=tm.METHOD_FILES,
     ),
     Artifact(
@@ -97,6 +98,7 @@ ARTIFACTS = [
         run=run,
         paper_values=lambda: page.published_values("iadd"),
         claims=lambda record: page.claims(record, "iadd"),
+        compared=lambda record: page.compared(record, "iadd"),
         method_files=tm.METHOD_FILES,
     ),
 ]

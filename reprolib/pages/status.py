@@ -55,6 +55,12 @@ def _cold_seconds(record: dict) -> float | None:
     return own + (record.get("cached_parts_s") or 0.0) or None
 
 
+def _hours(seconds: float) -> str:
+    """'7 h 05 min', or '42 min' under an hour."""
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
 def _minutes(record: dict) -> str:
     seconds, cold = _computed_seconds(record), _cold_seconds(record)
     if seconds is None:
@@ -62,6 +68,20 @@ def _minutes(record: dict) -> str:
     if not record.get("partly_cached"):
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 60:.1f} min + " + (f"{(cold - seconds) / 60:.1f} min from the cache" if cold else "parts from the cache")
+
+
+def whole_preset(records: list[dict]) -> tuple[float, int, int] | None:
+    """How long computing every page of a preset takes from a cold cache (``make book PRESET=…``, page
+    execution and the HTML build aside): every distinct stored part once, plus each run's work outside
+    the parts. (seconds of the timed parts and that work, distinct parts, parts stored before costs were
+    kept); None unless every record lists its parts."""
+    if not records or any("parts_s" not in r for r in records):
+        return None
+    parts: dict[str, float | None] = {}
+    for r in records:
+        parts.update(r["parts_s"])
+    seconds = sum(s for s in parts.values() if s is not None) + sum(r["outside_parts_s"] for r in records)
+    return seconds, len(parts), sum(s is None for s in parts.values())
 
 
 def preset_totals() -> list[str]:
@@ -76,7 +96,14 @@ def preset_totals() -> list[str]:
         timed = [own for own, _ in times if own is not None]
         cold = [whole for _, whole in times if whole is not None]
         text = f"**{preset}**: {len(records)} of {len(runs)} pages have a record"
-        if timed:
+        whole = whole_preset(records) if len(records) == len(runs) else None
+        if whole:
+            seconds, parts, untimed = whole
+            text += (f"; computing all of them from a cold cache (`make book PRESET={preset}` less executing the "
+                     f"pages and building the HTML) takes {_hours(seconds)} on the devices their records name: every "
+                     f"one of the {parts} stored parts they need computed once, plus each page's work outside them"
+                     + (f" ({untimed} parts stored before their time was kept are not counted)" if untimed else ""))
+        if timed and not whole:
             text += (f"; their computations took {sum(timed) / 60:.0f} min in all on the devices their records name "
                      f"(a prerequisite shared by several pages counts on the page that computed it)")
         unknown = sum(own is None and whole is None for own, whole in times)

@@ -164,12 +164,13 @@ def _paper_gain_text(paper: str, better: str, worse: str) -> str:
     return f"paper: {gains[highlight]:+.1f} on {highlight}, at most {others:+.1f} elsewhere"
 
 
-def _compared(record: dict, paper: str) -> list[tuple[str, dict, float]]:
+def compared(record: dict, paper: str) -> list[report.Compared]:
+    """Our cells on the paper's dataset beside the published ones (the like-for-like cells)."""
     out = []
     for row in record["metrics"]["rows"]:
         published = _published(paper, row) if row["status"] == "ok" else None
         if published is not None:
-            out.append((f"{row['dataset']} IPC {row['ipc']} {row['method']} on {_column(row)}", row, published.mean))
+            out.append(report.Compared.of(f"{row['dataset']} IPC {row['ipc']} {row['method']} on {_column(row)}", row, published))
     return out
 
 
@@ -181,7 +182,7 @@ def claims(record: dict, paper: str) -> list[tuple[str, bool | None, str]]:
     out = [(f"{own} ≥ {rival} on every architecture ({own} {ref})", *_at_least(record, own, rival)) for rival in rivals]
     out += [(f"{own}'s margin over {rival} is largest on ResNet18 ({_paper_gain_text(paper, own, rival)})",
              *_largest_on_highlight(record, own, rival)) for rival in rivals]
-    out.append(("Our reproduced cells agree with the published ones", *report.agreement(_compared(record, paper), NOT_COMPARABLE)))
+    out.append(("Our reproduced cells agree with the published ones", *report.agreement(compared(record, paper), NOT_COMPARABLE)))
     out += diverged_claim(sorted({f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"]
                                   if r["status"] == "diverged"}))
     return out

@@ -211,15 +211,22 @@ def _beats_self_supervised(record: dict) -> tuple[str, bool | None, str]:
 # ------------------------------------------------------------------------------------------ shared checks
 
 
+def compared(record: dict, paper: str) -> list[report.Compared]:
+    """Our cells beside the published ones — on the papers' database only (none on a stand-in)."""
+    if not is_paper_data(record):
+        return []
+    dataset = record["metrics"]["data"]["dataset"]
+    return [report.Compared.of(f"{dataset} {r['method']}, IPC {r['ipc'] or 'all'}", r, published) for r in _ok(record)
+            for published in [_published(paper, r["method"], r["ipc"])]
+            if published is not None and (paper == "ddpp" or r["ipc"] in (None, paper_ipc(published)))]
+
+
 def _agreement(record: dict, paper: str) -> tuple[str, bool | None, str]:
     """Our reproduced cells within max(3 points, 2 std) of the published ones — on the papers' database only."""
     statement = "Our reproduced cells agree with the published ones (within max(3 points, 2 std))"
     if not is_paper_data(record):
         return statement, None, f"ours ran on {record['metrics']['data']['dataset']}, a stand-in: not comparable cell for cell"
-    compared = [(f"{r['method']}, IPC {r['ipc'] or 'all'}", r, published.mean) for r in _ok(record)
-                for published in [_published(paper, r["method"], r["ipc"])]
-                if published is not None and (paper == "ddpp" or r["ipc"] in (None, paper_ipc(published)))]
-    return statement, *report.agreement(compared, "no reproduced cell has a published counterpart")
+    return statement, *report.agreement(compared(record, paper), "no reproduced cell has a published counterpart")
 
 
 def _diverged(record: dict) -> list[tuple[str, bool | None, str]]:

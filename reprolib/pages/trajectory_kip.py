@@ -14,7 +14,7 @@ from reprolib.report import PAPER_DATASET, fmt, markdown_table
 TABLE = "table2"
 KIP = ("KIP-128", "KIP-1024")
 
-__all__ = ["published_values", "published_table", "ours_table", "claims", "claims_table", "summary", "key_lines"]
+__all__ = ["published_values", "published_table", "ours_table", "compared", "claims", "claims_table", "summary", "key_lines"]
 
 
 def published_values(paper: str) -> list[paper_values.PaperValue]:
@@ -78,6 +78,12 @@ def _paper_exceptions(paper: str, ours: str, kip: str) -> set[tuple[str, int]]:
             if (v.key["dataset"], v.key["ipc"]) in cited and v.mean <= cited[(v.key["dataset"], v.key["ipc"])]}
 
 
+def compared(record: dict, paper: str) -> list[report.Compared]:
+    """Our 128-wide rows on the paper's datasets beside its own row (the like-for-like cells)."""
+    return [report.Compared.of(f"{r['dataset']} IPC {r['ipc']} {r['method']}", r, v) for r in record["metrics"]["rows"]
+            if r["status"] == "ok" for v in [_published(paper, r, printed_name(paper, r))] if v is not None]
+
+
 def claims(record: dict, paper: str) -> list[tuple[str, bool | None, str]]:
     """The paper's KIP claims on our numbers: (statement, holds?, evidence); None = not checkable here."""
     ref = paper_values.paper_table(paper, TABLE).ref
@@ -88,9 +94,7 @@ def claims(record: dict, paper: str) -> list[tuple[str, bool | None, str]]:
         where = "at every setting KIP reports" + (
             f", except {', '.join(f'{d} IPC {i}' for d, i in sorted(exceptions))} as in the paper" if exceptions else "")
         out.append((f"{ours} is above {kip} {where} ({ref})", *_beats(record, paper, kip, exceptions)))
-    compared = [(f"{r['dataset']} IPC {r['ipc']}", r, v.mean) for r in record["metrics"]["rows"] if r["status"] == "ok"
-                for v in [_published(paper, r, printed_name(paper, r))] if v is not None]
-    out.append((f"Our row agrees with the paper's {ours}", *report.agreement(compared, NOT_COMPARABLE)))
+    out.append((f"Our row agrees with the paper's {ours}", *report.agreement(compared(record, paper), NOT_COMPARABLE)))
     out += diverged_claim(f"{r['method']} {r['dataset']} IPC {r['ipc']}" for r in record["metrics"]["rows"]
                           if r["status"] == "diverged")
     return out

@@ -185,16 +185,3 @@ def test_the_time_per_preset_is_current_and_in_the_intro_and_on_the_status_page(
     committed = (ROOT / "book" / TIMES_FILE).read_text()
     assert committed == times_markdown(), f"book/{TIMES_FILE} is stale: run `reprolib status --write book/status.md`"
 
-
-def test_the_readme_states_the_measured_small_time(monkeypatch):
-    """Issue 13: the README says, measured, how long `make book PRESET=small` computes on a 2-core CPU;
-    the figure is the one the committed records give."""
-    from reprolib.pages.status import cold_cache_time
-
-    monkeypatch.delenv("REPROLIB_RESULTS")
-    hours = cold_cache_time("small")
-    assert hours, "a small record does not list its parts: rerun `reprolib compute all --preset small`"
-    devices = {json.loads(p.read_text())["device"] for p in (ROOT / "results" / "small").glob("*.json")}
-    assert devices == {"cpu: 2 threads"}, devices
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert f"`make book PRESET=small` computes for {hours} on a 2-core CPU" in readme

@@ -184,4 +184,3 @@ def test_the_time_per_preset_is_current_and_in_the_intro_and_on_the_status_page(
         assert f"```{{include}} {TIMES_FILE}" in (ROOT / "book" / page).read_text()
     committed = (ROOT / "book" / TIMES_FILE).read_text()
     assert committed == times_markdown(), f"book/{TIMES_FILE} is stale: run `reprolib status --write book/status.md`"
-

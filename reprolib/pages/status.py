@@ -84,32 +84,19 @@ def whole_preset(records: list[dict]) -> tuple[float, int, int] | None:
     return seconds, len(parts), sum(s is None for s in parts.values())
 
 
-def _preset_records(preset: str) -> tuple[list[dict], int]:
-    """The records of a preset, one per page that has one, and how many pages there are."""
-    runs = [read_records(name) for name in artifacts()]
-    return [found[preset] for found in runs if preset in found], len(runs)
-
-
-def cold_cache_time(preset: str) -> str | None:
-    """How long ``make book PRESET=preset`` computes from a cold cache, as the book and README state it
-    ('7 h 05 min'); None until every page has a record that lists its parts."""
-    records, pages = _preset_records(preset)
-    whole = whole_preset(records) if len(records) == pages else None
-    return _hours(whole[0]) if whole else None
-
-
 def preset_totals() -> list[str]:
     """Per standard preset: how many pages have a record and how long their computations took in all
     (each record's own computation time, as its page header gives it; cache-served runs not counted),
     and, where every part's time is known, how long each page takes from a cold cache."""
+    runs = [read_records(name) for name in artifacts()]
     lines = []
     for preset in PRESET_ORDER:
-        records, pages = _preset_records(preset)
+        records = [found[preset] for found in runs if preset in found]
         times = [(_computed_seconds(r), _cold_seconds(r)) for r in records]  # (own, from a cold cache)
         timed = [own for own, _ in times if own is not None]
         cold = [whole for _, whole in times if whole is not None]
-        text = f"**{preset}**: {len(records)} of {pages} pages have a record"
-        whole = whole_preset(records) if len(records) == pages else None
+        text = f"**{preset}**: {len(records)} of {len(runs)} pages have a record"
+        whole = whole_preset(records) if len(records) == len(runs) else None
         if whole:
             seconds, parts, untimed = whole
             text += (f"; computing all of them from a cold cache (`make book PRESET={preset}` less executing the "

@@ -8,6 +8,8 @@ the intro and the status page include); tests check they are current.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from reprolib.artifacts import Artifact, artifacts
 from reprolib.records import PRESET_ORDER, overrides_text, read_failures, read_records, stopped_parts
 from reprolib.report import CLAIM_MARKS, markdown_table
@@ -70,18 +72,35 @@ def _minutes(record: dict) -> str:
     return f"{seconds / 60:.1f} min + " + (f"{(cold - seconds) / 60:.1f} min from the cache" if cold else "parts from the cache")
 
 
-def whole_preset(records: list[dict]) -> tuple[float, int, int] | None:
+@dataclass(frozen=True)
+class PresetTime:
+    """How long computing every page of a preset takes from a cold cache."""
+
+    seconds: float  # every distinct stored part once, plus each run's work outside the parts
+    parts: int  # distinct stored parts
+    untimed: int  # parts stored before costs were kept: not counted
+    pages: tuple[tuple[str, float], ...]  # (page, seconds) in order, each part counted on the first page needing it
+
+    @property
+    def longest(self) -> tuple[str, float]:
+        return max(self.pages, key=lambda page: page[1])
+
+
+def whole_preset(records: list[dict]) -> PresetTime | None:
     """How long computing every page of a preset takes from a cold cache (``make book PRESET=…``, page
-    execution and the HTML build aside): every distinct stored part once, plus each run's work outside
-    the parts. (seconds of the timed parts and that work, distinct parts, parts stored before costs were
-    kept); None unless every record lists its parts."""
+    execution and the HTML build aside), with ``records`` in ``reprolib compute all`` order: every distinct
+    stored part once, on the first page that needs it, plus each run's work outside the parts. None unless
+    every record lists its parts."""
     if not records or any("parts_s" not in r for r in records):
         return None
-    parts: dict[str, float | None] = {}
+    seen: dict[str, float | None] = {}
+    pages = []
     for r in records:
-        parts.update(r["parts_s"])
-    seconds = sum(s for s in parts.values() if s is not None) + sum(r["outside_parts_s"] for r in records)
-    return seconds, len(parts), sum(s is None for s in parts.values())
+        new = {address: s for address, s in r["parts_s"].items() if address not in seen}
+        seen.update(new)
+        pages.append((r["artifact"], sum(s for s in new.values() if s is not None) + r["outside_parts_s"]))
+    return PresetTime(seconds=sum(s for _, s in pages), parts=len(seen), untimed=sum(s is None for s in seen.values()),
+                      pages=tuple(pages))
 
 
 def preset_totals() -> list[str]:
@@ -98,11 +117,14 @@ def preset_totals() -> list[str]:
         text = f"**{preset}**: {len(records)} of {len(runs)} pages have a record"
         whole = whole_preset(records) if len(records) == len(runs) else None
         if whole:
-            seconds, parts, untimed = whole
+            page, longest = whole.longest
             text += (f"; computing all of them from a cold cache (`make book PRESET={preset}` less executing the "
-                     f"pages and building the HTML) takes {_hours(seconds)} on the devices their records name: every "
-                     f"one of the {parts} stored parts they need computed once, plus each page's work outside them"
-                     + (f" ({untimed} parts stored before their time was kept are not counted)" if untimed else ""))
+                     f"pages and building the HTML) takes {_hours(whole.seconds)} on the devices their records name: "
+                     f"every one of the {whole.parts} stored parts they need computed once, plus each page's work "
+                     f"outside them"
+                     + (f" ({whole.untimed} parts stored before their time was kept are not counted)" if whole.untimed else "")
+                     + f"; in `reprolib compute all` order, each part counted on the first page that needs it, the longest "
+                     f"page is {page} ({_hours(longest)})")
         if timed and not whole:
             text += (f"; their computations took {sum(timed) / 60:.0f} min in all on the devices their records name "
                      f"(a prerequisite shared by several pages counts on the page that computed it)")

@@ -184,3 +184,17 @@ def test_the_time_per_preset_is_current_and_in_the_intro_and_on_the_status_page(
         assert f"```{{include}} {TIMES_FILE}" in (ROOT / "book" / page).read_text()
     committed = (ROOT / "book" / TIMES_FILE).read_text()
     assert committed == times_markdown(), f"book/{TIMES_FILE} is stale: run `reprolib status --write book/status.md`"
+
+
+def test_the_readme_states_how_long_make_book_computes_at_small(monkeypatch):
+    """Issue 13 item 7: the README says, measured, how long `make book PRESET=small` computes on a 2-core
+    CPU; the figure is the one the committed small records give."""
+    from reprolib.pages.status import _hours, whole_preset
+    from reprolib.records import read_records
+
+    monkeypatch.delenv("REPROLIB_RESULTS")
+    records = [read_records(name).get("small") for name in artifacts()]
+    whole = whole_preset(records) if all(records) else None
+    assert whole and not whole.untimed, "every page needs a small record listing its timed parts (parts_s)"
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"computes for {_hours(whole.seconds)} on a 2-core CPU" in readme, "README's time for PRESET=small is stale"

@@ -196,5 +196,6 @@ def test_the_readme_states_how_long_make_book_computes_at_small(monkeypatch):
     records = [read_records(name).get("small") for name in artifacts()]
     whole = whole_preset(records) if all(records) else None
     assert whole and not whole.untimed, "every page needs a small record listing its timed parts (parts_s)"
+    assert {r["device"] for r in records} == {"cpu: 2 threads"}, "the README's figure is for a 2-core CPU"
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"computes for {_hours(whole.seconds)} on a 2-core CPU" in readme, "README's time for PRESET=small is stale"
